@@ -1,0 +1,44 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { ConfigModule } from '@nestjs/config';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { LoggerModule } from 'nestjs-pino';
+import { AuthModule } from './auth/auth.module.js';
+import { AppConfig } from './common/config/app-config.js';
+import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
+import { DomainEventsModule } from './common/events/domain-event-bus.js';
+import { loggerOptions } from './common/logging/logger.options.js';
+import { ConversationsModule } from './conversations/conversations.module.js';
+import { DatabaseModule, DatabaseOptions } from './database/database.module.js';
+import { HealthModule } from './health/health.module.js';
+import { MessagesModule } from './messages/messages.module.js';
+
+export interface AppModuleOptions {
+  config: AppConfig;
+  database: DatabaseOptions;
+}
+
+/**
+ * The application. Configuration is loaded and validated before this module is built (see
+ * main.ts), so every provider can rely on a complete, typed AppConfig.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => options.config] }),
+        LoggerModule.forRoot(loggerOptions(options.config)),
+        EventEmitterModule.forRoot(),
+        DomainEventsModule,
+        DatabaseModule.forRoot(options.database),
+        AuthModule,
+        HealthModule,
+        ConversationsModule,
+        MessagesModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
+    };
+  }
+}

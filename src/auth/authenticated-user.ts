@@ -1,0 +1,14 @@
+/** The caller, as proven by a verified bearer token. */
+export interface AuthenticatedUser {
+  id: string;
+  roles: string[];
+  name?: string;
+  email?: string;
+}
+
+export const ADMIN_ROLE = 'admin';
+
+/** WMS roles are every role except the platform's own (`admin`). */
+export function wmsRoles(user: AuthenticatedUser): string[] {
+  return user.roles.filter((role) => role !== ADMIN_ROLE);
+}

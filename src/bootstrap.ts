@@ -1,0 +1,49 @@
+import { INestApplication, VersioningType } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule, AppModuleOptions } from './app.module.js';
+import { createValidationPipe } from './common/validation/validation.pipe.js';
+
+export const API_DOCS_PATH = 'api/docs';
+
+/**
+ * Builds the HTTP application exactly as production runs it; tests call this too, so what they
+ * exercise is the real pipeline (prefix, versioning, pipes, filter, body limit, docs).
+ */
+export async function createApp(options: AppModuleOptions): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
+    bodyParser: false,
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.useBodyParser('json', { limit: options.config.http.bodyLimit });
+  app.set('query parser', 'simple');
+  app.set('trust proxy', 'loopback');
+  app.disable('x-powered-by');
+  app.setGlobalPrefix('api', { exclude: [] });
+  app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });
+  app.useGlobalPipes(createValidationPipe());
+  if (options.config.http.corsOrigins.length > 0) {
+    app.enableCors({ origin: options.config.http.corsOrigins, exposedHeaders: ['x-request-id'] });
+  }
+  setUpApiDocs(app);
+  return app;
+}
+
+function setUpApiDocs(app: INestApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('WMS chat history API')
+      .setDescription(
+        'Chat history for the role-based warehouse chatbot. Every route needs a bearer JWT (HS256 or RS256) whose `sub` is the user id ' +
+          'and whose `roles` lists WMS roles. Errors share one body: `{ statusCode, error, code, message, details? }`; every answer carries `x-request-id`.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+  );
+  SwaggerModule.setup(API_DOCS_PATH, app, document, { jsonDocumentUrl: `${API_DOCS_PATH}-json` });
+}

@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * The whole typed configuration, built once at boot from the environment by `loadAppConfig`.
+ * Read it through `ConfigService<AppConfig, true>` with `{ infer: true }`.
+ */
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  http: {
+    host: string;
+    port: number;
+    bodyLimit: string;
+    corsOrigins: string[];
+  };
+  logLevel: LogLevel;
+  mongo: {
+    /** Undefined means: start the embedded store (see src/database/store). */
+    uri?: string;
+    dataDir: string;
+    runMigrationsOnBoot: boolean;
+  };
+  auth: JwtVerificationConfig;
+  chat: {
+    retentionDays: number;
+    maxMessagesPerConversation: number;
+    maxMessageLength: number;
+    enableAnalytics: boolean;
+    enableFileUploads: boolean;
+    maxFileSizeMb: number;
+  };
+  websockets: {
+    enabled: boolean;
+    heartbeatIntervalSeconds: number;
+  };
+  compliance: {
+    enableDataRetention: boolean;
+    enableChatExport: boolean;
+    anonymizationEnabled: boolean;
+  };
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export type JwtVerificationConfig =
+  | { algorithm: 'HS256'; secret: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean }
+  | { algorithm: 'RS256'; publicKey: string; issuer?: string; audience?: string; usingDevelopmentSecret: false };
+
+/**
+ * Outside production, a fixed secret lets `npm start` and `npm run token` work on a fresh machine
+ * with no setup. Production refuses to boot without JWT_SECRET or JWT_PUBLIC_KEY.
+ */
+export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-change-me-0123456789abcdef';
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates every variable; throws one error that names each bad variable. */
+export function loadAppConfig(env: Env = process.env): AppConfig {
+  const reader = new EnvReader(env);
+  const nodeEnv = reader.oneOf('NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+
+  const config: AppConfig = {
+    nodeEnv,
+    http: {
+      host: reader.string('HOST', '0.0.0.0'),
+      port: reader.integer('PORT', 3000, 1, 65535),
+      bodyLimit: reader.byteSize('BODY_LIMIT', '1mb'),
+      corsOrigins: reader.list('CORS_ORIGINS'),
+    },
+    logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
+    mongo: {
+      uri: reader.mongoUri('MONGODB_URI'),
+      dataDir: reader.string('DATA_DIR', './data'),
+      runMigrationsOnBoot: reader.boolean('MIGRATIONS_RUN_ON_BOOT', true),
+    },
+    auth: readJwtConfig(reader, nodeEnv),
+    chat: {
+      retentionDays: reader.integer('CHAT_RETENTION_DAYS', 365, 1, 36500),
+      maxMessagesPerConversation: reader.integer('CHAT_MAX_MESSAGES_PER_CONVERSATION', 1000, 1, 1_000_000),
+      maxMessageLength: reader.integer('CHAT_MAX_MESSAGE_LENGTH', 32000, 1, 1_000_000),
+      enableAnalytics: reader.boolean('CHAT_ENABLE_ANALYTICS', true),
+      enableFileUploads: reader.boolean('CHAT_ENABLE_FILE_UPLOADS', true),
+      maxFileSizeMb: reader.integer('CHAT_MAX_FILE_SIZE_MB', 10, 1, 10_240),
+    },
+    websockets: {
+      enabled: reader.boolean('ENABLE_WEBSOCKETS', true),
+      heartbeatIntervalSeconds: reader.integer('WEBSOCKET_HEARTBEAT_INTERVAL', 30, 1, 3600),
+    },
+    compliance: {
+      enableDataRetention: reader.boolean('ENABLE_DATA_RETENTION', true),
+      enableChatExport: reader.boolean('ENABLE_CHAT_EXPORT', true),
+      anonymizationEnabled: reader.boolean('CHAT_ANONYMIZATION_ENABLED', false),
+    },
+  };
+
+  if (reader.problems.length > 0) {
+    throw new ConfigValidationError(reader.problems);
+  }
+  return config;
+}
+
+function readJwtConfig(reader: EnvReader, nodeEnv: AppConfig['nodeEnv']): JwtVerificationConfig {
+  const issuer = reader.optionalString('JWT_ISSUER');
+  const audience = reader.optionalString('JWT_AUDIENCE');
+  const secret = reader.optionalString('JWT_SECRET');
+  const publicKey = reader.optionalString('JWT_PUBLIC_KEY');
+  const publicKeyFile = reader.optionalString('JWT_PUBLIC_KEY_FILE');
+
+  if (secret !== undefined && (publicKey !== undefined || publicKeyFile !== undefined)) {
+    reader.problem('JWT_SECRET', 'set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE (RS256), not both');
+  }
+  if (publicKey !== undefined || publicKeyFile !== undefined) {
+    const pem = publicKey?.replace(/\\n/g, '\n') ?? readKeyFile(reader, publicKeyFile!);
+    if (pem !== undefined && !/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) {
+      reader.problem(publicKey !== undefined ? 'JWT_PUBLIC_KEY' : 'JWT_PUBLIC_KEY_FILE', 'must be a PEM-encoded RSA public key');
+    }
+    return { algorithm: 'RS256', publicKey: pem ?? '', issuer, audience, usingDevelopmentSecret: false };
+  }
+  if (secret !== undefined) {
+    if (secret.length < 32) {
+      reader.problem('JWT_SECRET', 'must be at least 32 characters long');
+    }
+    return { algorithm: 'HS256', secret, issuer, audience, usingDevelopmentSecret: false };
+  }
+  if (nodeEnv === 'production') {
+    reader.problem('JWT_SECRET', 'JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production');
+  }
+  return { algorithm: 'HS256', secret: DEVELOPMENT_JWT_SECRET, issuer, audience, usingDevelopmentSecret: true };
+}
+
+function readKeyFile(reader: EnvReader, path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    reader.problem('JWT_PUBLIC_KEY_FILE', `cannot read ${path}: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+class EnvReader {
+  readonly problems: string[] = [];
+
+  constructor(private readonly env: Env) {}
+
+  problem(name: string, message: string): void {
+    this.problems.push(`${name}: ${message}`);
+  }
+
+  private raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      this.problem(name, `must be a whole number from ${min} to ${max} (got "${value}")`);
+      return fallback;
+    }
+    return Number(value);
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+    this.problem(name, `must be true or false (got "${value}")`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problem(name, `must be one of ${allowed.join(', ')} (got "${value}")`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  byteSize(name: string, fallback: string): string {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!/^\d+(b|kb|mb)$/i.test(value)) {
+      this.problem(name, `must be a size such as 512kb or 1mb (got "${value}")`);
+      return fallback;
+    }
+    return value.toLowerCase();
+  }
+
+  list(name: string): string[] {
+    const value = this.raw(name);
+    return value === undefined ? [] : value.split(',').map((item) => item.trim()).filter(Boolean);
+  }
+
+  mongoUri(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && !/^mongodb(\+srv)?:\/\/.+/.test(value)) {
+      this.problem(name, 'must be a MongoDB connection string starting with mongodb:// or mongodb+srv://');
+      return undefined;
+    }
+    return value;
+  }
+}

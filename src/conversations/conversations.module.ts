@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { ConversationsController } from './conversations.controller.js';
+import { ConversationsRepository } from './conversations.repository.js';
+import { ConversationsService } from './conversations.service.js';
+import { Conversation, ConversationSchema } from './schemas/conversation.schema.js';
+
+@Module({
+  imports: [MongooseModule.forFeature([{ name: Conversation.name, schema: ConversationSchema }])],
+  controllers: [ConversationsController],
+  providers: [ConversationsRepository, ConversationsService],
+  exports: [ConversationsService],
+})
+export class ConversationsModule {}

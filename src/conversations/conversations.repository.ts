@@ -1,0 +1,128 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import mongoose, { Model, Types } from 'mongoose';
+import { CursorPosition } from '../common/pagination/cursor.js';
+import { Conversation, ConversationStatus } from './schemas/conversation.schema.js';
+
+/** A conversation as stored, as a plain object (never a Mongoose document). */
+export type ConversationRecord = Conversation;
+
+export interface ListConversationsFilter {
+  status: Exclude<ConversationStatus, 'deleted'>;
+  role?: string;
+  limit: number;
+  after?: CursorPosition;
+}
+
+export interface ConversationChanges {
+  title?: string | null;
+  metadata?: Record<string, unknown>;
+  status?: Exclude<ConversationStatus, 'deleted'>;
+}
+
+const { trusted } = mongoose;
+const NOT_DELETED = () => trusted({ $ne: 'deleted' as ConversationStatus });
+
+/**
+ * The only owner of the chat_conversations Model. Every method that reads or writes a user's
+ * data takes the owner id first, so a query without it cannot be written.
+ */
+@Injectable()
+export class ConversationsRepository {
+  constructor(@InjectModel(Conversation.name) private readonly model: Model<Conversation>) {}
+
+  async create(ownerId: string, data: { title: string | null; role: string; metadata: Record<string, unknown>; now: Date }): Promise<ConversationRecord> {
+    const created = await new this.model({
+      userId: ownerId,
+      title: data.title,
+      role: data.role,
+      metadata: data.metadata,
+      status: 'active',
+      lastActivityAt: data.now,
+      createdAt: data.now,
+      updatedAt: data.now,
+    }).save({ timestamps: false });
+    return created.toObject<ConversationRecord>();
+  }
+
+  findVisible(ownerId: string, id: Types.ObjectId): Promise<ConversationRecord | null> {
+    return this.model.findOne({ _id: id, userId: ownerId, status: NOT_DELETED() }).lean<ConversationRecord>().exec();
+  }
+
+  /** Pages through one status, newest activity first, strictly after the cursor position. */
+  list(ownerId: string, filter: ListConversationsFilter): Promise<ConversationRecord[]> {
+    const query: Record<string, unknown> = { userId: ownerId, status: filter.status };
+    if (filter.role !== undefined) query.role = filter.role;
+    if (filter.after) {
+      query.$or = [
+        { lastActivityAt: trusted({ $lt: filter.after.key }) },
+        { lastActivityAt: filter.after.key, _id: trusted({ $lt: filter.after.id }) },
+      ];
+    }
+    return this.model
+      .find(query)
+      .sort({ lastActivityAt: -1, _id: -1 })
+      .limit(filter.limit + 1)
+      .lean<ConversationRecord[]>()
+      .exec();
+  }
+
+  updateVisible(ownerId: string, id: Types.ObjectId, changes: ConversationChanges, now: Date): Promise<ConversationRecord | null> {
+    const set: Record<string, unknown> = { ...changes, updatedAt: now };
+    if (changes.status === 'archived') set.archivedAt = now;
+    if (changes.status === 'active') set.archivedAt = null;
+    return this.model
+      .findOneAndUpdate({ _id: id, userId: ownerId, status: NOT_DELETED() }, { $set: set }, { returnDocument: 'after', timestamps: false })
+      .lean<ConversationRecord>()
+      .exec();
+  }
+
+  markDeleted(ownerId: string, id: Types.ObjectId, now: Date): Promise<ConversationRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: id, userId: ownerId, status: NOT_DELETED() },
+        { $set: { status: 'deleted', deletedAt: now, updatedAt: now } },
+        { returnDocument: 'after', timestamps: false },
+      )
+      .lean<ConversationRecord>()
+      .exec();
+  }
+
+  /**
+   * Atomically takes `count` message slots in an active conversation that has room for them,
+   * handing out the next sequence numbers. Null when the conversation is missing, not active or full.
+   */
+  reserveMessageSlots(ownerId: string, id: Types.ObjectId, count: number, maxMessages: number, now: Date): Promise<ConversationRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: id, userId: ownerId, status: 'active', messageCount: trusted({ $lte: maxMessages - count }) },
+        { $inc: { messageCount: count, lastSeq: count }, $max: { lastMessageAt: now, lastActivityAt: now }, $set: { updatedAt: now } },
+        { returnDocument: 'after', timestamps: false },
+      )
+      .lean<ConversationRecord>()
+      .exec();
+  }
+
+  /** Gives back slots taken for messages that could not be written. */
+  async releaseMessageSlots(ownerId: string, id: Types.ObjectId, count: number, lastMessageAt: Date | null): Promise<void> {
+    await this.model
+      .updateOne({ _id: id, userId: ownerId }, { $inc: { messageCount: -count }, $set: { lastMessageAt } }, { timestamps: false })
+      .exec();
+  }
+
+  /** Same status for many of one owner's conversations in one round trip; returns how many changed. */
+  async setStatusMany(ownerId: string, ids: Types.ObjectId[], status: ConversationStatus, now: Date): Promise<number> {
+    if (ids.length === 0) return 0;
+    const stamp = status === 'deleted' ? { deletedAt: now } : status === 'archived' ? { archivedAt: now } : { archivedAt: null };
+    const result = await this.model.bulkWrite(
+      ids.map((id) => ({
+        updateOne: {
+          filter: { _id: id, userId: ownerId, status: trusted({ $nin: ['deleted', status] }) },
+          update: { $set: { status, updatedAt: now, ...stamp } },
+        },
+      })),
+      { ordered: false, timestamps: false },
+    );
+    return result.modifiedCount;
+  }
+}

@@ -1,0 +1,147 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Types } from 'mongoose';
+import { AuthenticatedUser, wmsRoles } from '../auth/authenticated-user.js';
+import { AppConfig } from '../common/config/app-config.js';
+import { AppException, ConflictStateException, ForbiddenActionException, ResourceNotFoundException } from '../common/errors/app-exceptions.js';
+import { ErrorCode } from '../common/errors/error-codes.js';
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { DomainEvent } from '../common/events/domain-events.js';
+import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
+import { toConversationDto } from './conversation.mapper.js';
+import { ConversationRecord, ConversationsRepository } from './conversations.repository.js';
+import { ConversationDto } from './dto/conversation.dto.js';
+import { CreateConversationDto } from './dto/create-conversation.dto.js';
+import { ListConversationsQuery } from './dto/list-conversations.query.js';
+import { UpdateConversationDto } from './dto/update-conversation.dto.js';
+import { ConversationStatus } from './schemas/conversation.schema.js';
+
+const LIST_SCOPE = 'conversations';
+const DEFAULT_PAGE_SIZE = 20;
+
+/** Sequence numbers handed to messages that are about to be written. */
+export interface ReservedSlots {
+  firstSeq: number;
+}
+
+@Injectable()
+export class ConversationsService {
+  private readonly maxMessages: number;
+
+  constructor(
+    private readonly conversations: ConversationsRepository,
+    private readonly events: DomainEventBus,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.maxMessages = config.get('chat', { infer: true }).maxMessagesPerConversation;
+  }
+
+  async create(user: AuthenticatedUser, dto: CreateConversationDto): Promise<ConversationDto> {
+    const role = this.chooseRole(user, dto.role);
+    const record = await this.conversations.create(user.id, {
+      title: dto.title ?? null,
+      role,
+      metadata: dto.metadata ?? {},
+      now: new Date(),
+    });
+    this.events.publish(DomainEvent.ConversationCreated, { userId: user.id, conversationId: record._id.toHexString(), status: record.status });
+    return toConversationDto(record);
+  }
+
+  async list(ownerId: string, query: ListConversationsQuery): Promise<Page<ConversationDto>> {
+    const status = query.status ?? 'active';
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const scope = `${LIST_SCOPE}:${status}:${query.role ?? '*'}`;
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, scope, 'cursor');
+    const rows = await this.conversations.list(ownerId, { status, role: query.role, limit, after });
+    return toPage(rows, limit, scope, (row) => row.lastActivityAt, toConversationDto);
+  }
+
+  async get(ownerId: string, id: string): Promise<ConversationDto> {
+    return toConversationDto(await this.requireVisible(ownerId, id));
+  }
+
+  async update(ownerId: string, id: string, dto: UpdateConversationDto): Promise<ConversationDto> {
+    if (dto.title === undefined && dto.metadata === undefined && dto.status === undefined) {
+      throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Nothing to update: send title, metadata or status', []);
+    }
+    const record = await this.conversations.updateVisible(ownerId, new Types.ObjectId(id), dto, new Date());
+    if (!record) throw notFound();
+    if (dto.status !== undefined) {
+      this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: record.status });
+    }
+    return toConversationDto(record);
+  }
+
+  /** Archives (soft delete), or with `permanent` marks deleted and hides it from every listing. */
+  async remove(ownerId: string, id: string, permanent: boolean): Promise<void> {
+    const objectId = new Types.ObjectId(id);
+    const now = new Date();
+    const record = permanent
+      ? await this.conversations.markDeleted(ownerId, objectId, now)
+      : await this.conversations.updateVisible(ownerId, objectId, { status: 'archived' }, now);
+    if (!record) throw notFound();
+    this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: record.status });
+  }
+
+  /** Bulk status change for admin and retention jobs; returns how many conversations changed. */
+  setStatusMany(ownerId: string, ids: string[], status: ConversationStatus): Promise<number> {
+    return this.conversations.setStatusMany(ownerId, ids.map((id) => new Types.ObjectId(id)), status, new Date());
+  }
+
+  /** Fails with 404 unless the conversation exists, is the owner's and is not deleted. */
+  async assertVisible(ownerId: string, id: string): Promise<void> {
+    await this.requireVisible(ownerId, id);
+  }
+
+  /**
+   * Takes `count` message slots: 404 for a conversation that is not the owner's, 409 when it is
+   * archived or has reached CHAT_MAX_MESSAGES_PER_CONVERSATION.
+   */
+  async reserveMessageSlots(ownerId: string, id: string, count: number, now: Date): Promise<ReservedSlots> {
+    const reserved = await this.conversations.reserveMessageSlots(ownerId, new Types.ObjectId(id), count, this.maxMessages, now);
+    if (reserved) {
+      return { firstSeq: reserved.lastSeq - count + 1 };
+    }
+    const current = await this.requireVisible(ownerId, id);
+    if (current.status !== 'active') {
+      throw new ConflictStateException(ErrorCode.CONVERSATION_NOT_ACTIVE, `Conversation is ${current.status}; restore it to add messages`);
+    }
+    throw new ConflictStateException(
+      ErrorCode.CONVERSATION_FULL,
+      `Conversation has reached the limit of ${this.maxMessages} messages; start a new conversation`,
+      { limit: this.maxMessages, messageCount: current.messageCount },
+    );
+  }
+
+  releaseMessageSlots(ownerId: string, id: string, count: number, lastMessageAt: Date | null): Promise<void> {
+    return this.conversations.releaseMessageSlots(ownerId, new Types.ObjectId(id), count, lastMessageAt);
+  }
+
+  private async requireVisible(ownerId: string, id: string): Promise<ConversationRecord> {
+    const record = await this.conversations.findVisible(ownerId, new Types.ObjectId(id));
+    if (!record) throw notFound();
+    return record;
+  }
+
+  private chooseRole(user: AuthenticatedUser, requested: string | undefined): string {
+    const allowed = wmsRoles(user);
+    if (requested === undefined) {
+      const [first] = allowed;
+      if (first === undefined) {
+        throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.ROLE_REQUIRED, 'role is required: your token carries no WMS role to default to', [
+          { field: 'role', messages: ['role is required when the token has no WMS role'] },
+        ]);
+      }
+      return first;
+    }
+    if (!allowed.includes(requested)) {
+      throw new ForbiddenActionException(ErrorCode.ROLE_NOT_ALLOWED, `You may not start a conversation as ${requested}: it is not one of your roles`);
+    }
+    return requested;
+  }
+}
+
+function notFound(): ResourceNotFoundException {
+  return new ResourceNotFoundException(ErrorCode.CONVERSATION_NOT_FOUND, 'Conversation not found');
+}

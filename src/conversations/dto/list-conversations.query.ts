@@ -1,0 +1,31 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { ROLE_PATTERN } from './create-conversation.dto.js';
+import { MUTABLE_STATUSES } from './update-conversation.dto.js';
+
+export class ListConversationsQuery {
+  @ApiPropertyOptional({ enum: MUTABLE_STATUSES, default: 'active' })
+  @IsOptional()
+  @IsIn(MUTABLE_STATUSES)
+  status?: (typeof MUTABLE_STATUSES)[number];
+
+  @ApiPropertyOptional({ example: 'supervisor' })
+  @IsOptional()
+  @IsString()
+  @Matches(ROLE_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
+  role?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page.' })
+  @IsOptional()
+  @IsString()
+  cursor?: string;
+}

@@ -1,0 +1,19 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString } from 'class-validator';
+import { IsSafeMetadata } from '../../common/validation/is-safe-metadata.validator.js';
+
+export class CreateMessageDto {
+  @ApiProperty({ description: 'Message text, 1..CHAT_MAX_MESSAGE_LENGTH characters (default 32000), not only whitespace.' })
+  @IsString()
+  content!: string;
+
+  @ApiPropertyOptional({ enum: ['user'], default: 'user', description: 'Clients write user messages only; assistant and system messages come from the server.' })
+  @IsOptional()
+  @IsIn(['user'], { message: 'type must be user: assistant and system messages are written by the server' })
+  type?: 'user';
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.' })
+  @IsOptional()
+  @IsSafeMetadata()
+  metadata?: Record<string, unknown>;
+}

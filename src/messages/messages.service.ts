@@ -1,0 +1,131 @@
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Types } from 'mongoose';
+import { AppConfig } from '../common/config/app-config.js';
+import { AppException, ValidationFailedException } from '../common/errors/app-exceptions.js';
+import { ErrorCode } from '../common/errors/error-codes.js';
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { DomainEvent } from '../common/events/domain-events.js';
+import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { CreateMessageDto } from './dto/create-message.dto.js';
+import { ListMessagesQuery } from './dto/list-messages.query.js';
+import { MessageDto } from './dto/message.dto.js';
+import { toMessageDto } from './message.mapper.js';
+import { MessageRecord, MessagesRepository } from './messages.repository.js';
+import { MessageType, TokenUsage } from './schemas/message.schema.js';
+
+const DEFAULT_PAGE_SIZE = 50;
+
+/** A message written by the server or an import job (any type, optionally back-dated). */
+export interface MessageInput {
+  type: MessageType;
+  content: string;
+  metadata?: Record<string, unknown>;
+  timestamp?: Date;
+  tokensUsed?: TokenUsage;
+  processingTime?: number;
+}
+
+@Injectable()
+export class MessagesService {
+  private readonly maxMessageLength: number;
+
+  constructor(
+    private readonly messages: MessagesRepository,
+    private readonly conversations: ConversationsService,
+    private readonly events: DomainEventBus,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.maxMessageLength = config.get('chat', { infer: true }).maxMessageLength;
+  }
+
+  /** A client's message: validated, then appended to the conversation. */
+  async appendUserMessage(ownerId: string, conversationId: string, dto: CreateMessageDto): Promise<MessageDto> {
+    const [message] = await this.appendMany(ownerId, conversationId, [{ type: 'user', content: dto.content, metadata: dto.metadata }]);
+    return message!;
+  }
+
+  /**
+   * Appends messages in order with one slot reservation and one insertMany (the path for server
+   * replies and bulk imports). messageCount and lastMessageAt stay exact: slots taken for
+   * messages that fail to insert are given back.
+   */
+  async appendMany(ownerId: string, conversationId: string, inputs: MessageInput[]): Promise<MessageDto[]> {
+    if (inputs.length === 0) return [];
+    inputs.forEach((input, index) => this.assertContent(input.content, inputs.length === 1 ? 'content' : `messages.${index}.content`));
+
+    const now = new Date();
+    const timestamps = inputs.map((input) => input.timestamp ?? now);
+    const newest = new Date(Math.max(...timestamps.map((time) => time.getTime())));
+    const { firstSeq } = await this.conversations.reserveMessageSlots(ownerId, conversationId, inputs.length, newest);
+
+    const objectId = new Types.ObjectId(conversationId);
+    let records: MessageRecord[];
+    try {
+      records = await this.messages.insertMany(
+        ownerId,
+        objectId,
+        inputs.map((input, index) => ({
+          type: input.type,
+          content: input.content,
+          metadata: input.metadata ?? {},
+          timestamp: timestamps[index]!,
+          seq: firstSeq + index,
+          tokensUsed: input.tokensUsed,
+          processingTime: input.processingTime,
+        })),
+      );
+    } catch (error) {
+      const latest = await this.messages.latestTimestamp(ownerId, objectId);
+      await this.conversations.releaseMessageSlots(ownerId, conversationId, inputs.length, latest);
+      throw error;
+    }
+
+    for (const record of records) {
+      this.events.publish(DomainEvent.MessageCreated, {
+        userId: ownerId,
+        conversationId,
+        messageId: record._id.toHexString(),
+        seq: record.seq,
+        type: record.type,
+      });
+    }
+    return records.map(toMessageDto);
+  }
+
+  async history(ownerId: string, conversationId: string, query: ListMessagesQuery): Promise<Page<MessageDto>> {
+    const order = query.order ?? 'asc';
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    if (order === 'asc' && query.before !== undefined) throw cursorMisuse('before', 'order=desc');
+    if (order === 'desc' && query.after !== undefined) throw cursorMisuse('after', 'order=asc');
+    const scope = `messages:${conversationId}:${order}`;
+    const cursorParam = order === 'asc' ? 'after' : 'before';
+    const cursor = order === 'asc' ? query.after : query.before;
+    const position = cursor === undefined ? undefined : decodeCursor(cursor, scope, cursorParam);
+
+    await this.conversations.assertVisible(ownerId, conversationId);
+    const rows = await this.messages.page(ownerId, new Types.ObjectId(conversationId), order, limit, position);
+    return toPage(rows, limit, scope, (row) => row.timestamp, toMessageDto);
+  }
+
+  private assertContent(content: string, field: string): void {
+    if (content.trim().length === 0) {
+      throw ValidationFailedException.forField(field, `${field} must not be empty or only whitespace`);
+    }
+    // Counted in code points, so an emoji is one character as the user sees it.
+    let length = 0;
+    for (const _ of content) {
+      length += 1;
+      if (length > this.maxMessageLength) {
+        throw ValidationFailedException.forField(field, `${field} must be at most ${this.maxMessageLength} characters`);
+      }
+    }
+  }
+}
+
+function cursorMisuse(parameter: string, needs: string): AppException {
+  return new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `${parameter} can only be used with ${needs}`, [
+    { field: parameter, messages: [`${parameter} can only be used with ${needs}`] },
+  ]);
+}
