@@ -18,6 +18,7 @@ import { ConversationStatus } from './schemas/conversation.schema.js';
 
 const LIST_SCOPE = 'conversations';
 const DEFAULT_PAGE_SIZE = 20;
+const RESERVATION_ATTEMPTS = 20;
 
 /** Sequence numbers handed to messages that are about to be written. */
 export interface ReservedSlots {
@@ -99,19 +100,30 @@ export class ConversationsService {
    * archived or has reached CHAT_MAX_MESSAGES_PER_CONVERSATION.
    */
   async reserveMessageSlots(ownerId: string, id: string, count: number, now: Date): Promise<ReservedSlots> {
-    const reserved = await this.conversations.reserveMessageSlots(ownerId, new Types.ObjectId(id), count, this.maxMessages, now);
-    if (reserved) {
-      return { firstSeq: reserved.lastSeq - count + 1 };
+    const objectId = new Types.ObjectId(id);
+    for (let attempt = 1; ; attempt += 1) {
+      const reserved = await this.conversations.reserveMessageSlots(ownerId, objectId, count, this.maxMessages, now);
+      if (reserved) {
+        return { firstSeq: reserved.lastSeq - count + 1 };
+      }
+      const current = await this.requireVisible(ownerId, id);
+      if (current.status !== 'active') {
+        throw new ConflictStateException(ErrorCode.CONVERSATION_NOT_ACTIVE, `Conversation is ${current.status}; restore it to add messages`);
+      }
+      if (current.messageCount + count > this.maxMessages) {
+        throw new ConflictStateException(
+          ErrorCode.CONVERSATION_FULL,
+          `Conversation has reached the limit of ${this.maxMessages} messages; start a new conversation`,
+          { limit: this.maxMessages, messageCount: current.messageCount },
+        );
+      }
+      // Active and with room, yet the conditional update matched nothing: it lost a race with a
+      // concurrent write. MongoDB retries such conflicts itself; the embedded store does not.
+      if (attempt >= RESERVATION_ATTEMPTS) {
+        throw new ConflictStateException(ErrorCode.CONVERSATION_BUSY, 'Conversation is receiving too many messages at once; retry shortly');
+      }
+      await new Promise((wake) => setTimeout(wake, Math.random() * 5 * attempt));
     }
-    const current = await this.requireVisible(ownerId, id);
-    if (current.status !== 'active') {
-      throw new ConflictStateException(ErrorCode.CONVERSATION_NOT_ACTIVE, `Conversation is ${current.status}; restore it to add messages`);
-    }
-    throw new ConflictStateException(
-      ErrorCode.CONVERSATION_FULL,
-      `Conversation has reached the limit of ${this.maxMessages} messages; start a new conversation`,
-      { limit: this.maxMessages, messageCount: current.messageCount },
-    );
   }
 
   releaseMessageSlots(ownerId: string, id: string, count: number, lastMessageAt: Date | null): Promise<void> {

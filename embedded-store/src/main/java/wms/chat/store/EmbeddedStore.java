@@ -16,9 +16,10 @@ import java.util.List;
 /**
  * Runs mongo-java-server as a child process of the Node app or the test suite.
  *
- * <p>Usage: {@code java -jar embedded-store.jar (--memory | --file PATH) [--port N]}. Prints one
- * line {@code LISTENING <port>} once it accepts connections, and exits when its standard input
- * closes, so the store never outlives the process that started it, even after a crash.
+ * <p>Usage: {@code java -jar embedded-store.jar (--memory | --file PATH) [--port N] [--foreground]}.
+ * Prints one line {@code LISTENING <port>} once it accepts connections. It exits when its standard
+ * input closes, so the store never outlives the process that started it, even after a crash; with
+ * {@code --foreground} (a store started by hand) it runs until it is sent SIGINT or SIGTERM.
  */
 public final class EmbeddedStore {
 
@@ -46,11 +47,13 @@ public final class EmbeddedStore {
     String file = null;
     boolean memory = false;
     int port = 0;
+    boolean foreground = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--memory" -> memory = true;
         case "--file" -> file = args[++i];
         case "--port" -> port = Integer.parseInt(args[++i]);
+        case "--foreground" -> foreground = true;
         default -> fail("unknown argument " + args[i]);
       }
     }
@@ -79,6 +82,9 @@ public final class EmbeddedStore {
     System.out.println("LISTENING " + server.getLocalAddress().getPort());
     System.out.flush();
 
+    if (foreground) {
+      return;
+    }
     InputStream in = System.in;
     while (in.read() != -1) {
       // Input carries no commands; reading only detects the parent going away.

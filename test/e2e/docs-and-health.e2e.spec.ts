@@ -1,0 +1,75 @@
+import { resolveMongoStore } from '../../src/database/store/mongo-store.js';
+import { TestApp, startTestApp } from '../support/test-app.js';
+
+describe('API docs and health', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('serves Swagger UI at /api/docs', async () => {
+    const response = await t.http().get('/api/docs').redirects(1).expect(200);
+    expect(response.text).toContain('swagger-ui');
+  });
+
+  it('documents every route with bearer auth, schemas and the standard error body', async () => {
+    const { body: spec } = await t.http().get('/api/docs-json').expect(200);
+    const routes = Object.entries(spec.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>)
+      .flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`))
+      .sort();
+    expect(routes).toEqual([
+      'DELETE /api/v1/chat/conversations/{id}',
+      'GET /api/v1/chat/conversations',
+      'GET /api/v1/chat/conversations/{id}',
+      'GET /api/v1/chat/conversations/{id}/messages',
+      'GET /api/v1/health',
+      'GET /api/v1/health/ready',
+      'PATCH /api/v1/chat/conversations/{id}',
+      'POST /api/v1/chat/conversations',
+      'POST /api/v1/chat/conversations/{id}/messages',
+    ]);
+
+    for (const [path, operations] of Object.entries(spec.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>)) {
+      if (path.startsWith('/api/v1/health')) continue;
+      for (const operation of Object.values(operations)) {
+        expect(operation.security).toEqual([{ bearer: [] }]);
+        for (const status of ['400', '401', '500']) {
+          expect(operation.responses[status]?.content?.['application/json']?.schema.$ref).toBe('#/components/schemas/ErrorResponseDto');
+        }
+      }
+    }
+    expect(spec.paths['/api/v1/chat/conversations/{id}/messages'].post.responses['409']).toBeDefined();
+    expect(spec.components.schemas.ErrorResponseDto.required).toEqual(expect.arrayContaining(['statusCode', 'error', 'code', 'message']));
+    expect(spec.components.schemas.ConversationPageDto.properties.nextCursor).toBeDefined();
+    expect(spec.components.schemas.CreateMessageDto.properties.content).toBeDefined();
+  });
+
+  it('reports liveness and MongoDB readiness', async () => {
+    await t.http().get('/api/v1/health').expect(200, { status: 'ok', info: {}, error: {}, details: {} });
+    const ready = await t.http().get('/api/v1/health/ready').expect(200);
+    expect(ready.body).toMatchObject({ status: 'ok', info: { mongodb: { status: 'up' } } });
+  });
+
+  it('answers readiness 503 with the standard error body when MongoDB goes away, while liveness stays 200', async () => {
+    const store = await resolveMongoStore({ persistence: 'memory' });
+    const previous = process.env.TEST_MONGODB_URI;
+    process.env.TEST_MONGODB_URI = store.uri;
+    const doomed = await startTestApp().finally(() => {
+      process.env.TEST_MONGODB_URI = previous;
+    });
+    try {
+      await store.stop();
+      const response = await doomed.http().get('/api/v1/health/ready').expect(503);
+      expect(response.body).toMatchObject({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        code: 'SERVICE_UNAVAILABLE',
+        details: { status: 'error', error: { mongodb: { status: 'down' } } },
+      });
+      await doomed.http().get('/api/v1/health').expect(200);
+    } finally {
+      await doomed.app.close();
+    }
+  }, 60_000);
+});

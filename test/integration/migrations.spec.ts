@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import mongoose from 'mongoose';
+import { MIGRATIONS } from '../../migrations/index.js';
+import type { Db, Migration } from '../../src/database/migrations/migration.js';
+import { CHANGELOG_COLLECTION, LOCK_COLLECTION, MigrationRunner } from '../../src/database/migrations/migration-runner.js';
+
+describe('MigrationRunner', () => {
+  let client: mongoose.mongo.MongoClient;
+  let db: Db;
+
+  beforeAll(async () => {
+    client = await new mongoose.mongo.MongoClient(process.env.TEST_MONGODB_URI!).connect();
+  });
+  beforeEach(() => {
+    db = client.db(`migrations_${randomBytes(5).toString('hex')}`);
+  });
+  afterEach(() => db.dropDatabase());
+  afterAll(() => client.close());
+
+  function recording(id: string, log: string[]): Migration {
+    return {
+      id,
+      description: `test ${id}`,
+      up: async () => {
+        log.push(`up ${id}`);
+        await new Promise((wake) => setTimeout(wake, 50));
+      },
+      down: async () => {
+        log.push(`down ${id}`);
+      },
+    };
+  }
+
+  it('creates the chat collections, their indexes and the unique seq index', async () => {
+    await new MigrationRunner(db, MIGRATIONS).up();
+    const collections = (await db.listCollections().toArray()).map((collection) => collection.name);
+    expect(collections).toEqual(expect.arrayContaining(['chat_conversations', 'chat_messages', CHANGELOG_COLLECTION]));
+    const indexes = await db.collection('chat_messages').listIndexes().toArray();
+    expect(indexes.find((index) => index.name === 'conversationId_seq')).toMatchObject({ unique: true });
+
+    const conversationId = new mongoose.Types.ObjectId();
+    await db.collection('chat_messages').insertOne({ conversationId, seq: 1 });
+    await expect(db.collection('chat_messages').insertOne({ conversationId, seq: 1 })).rejects.toMatchObject({ code: 11000 });
+  });
+
+  it('applies in order, records each, and is a no-op when run again', async () => {
+    const log: string[] = [];
+    const runner = new MigrationRunner(db, [recording('0001-a', log), recording('0002-b', log)]);
+    expect(await runner.up()).toEqual(['0001-a', '0002-b']);
+    expect(await runner.up()).toEqual([]);
+    expect(log).toEqual(['up 0001-a', 'up 0002-b']);
+    const status = await runner.status();
+    expect(status.map((entry) => [entry.id, entry.appliedAt instanceof Date])).toEqual([
+      ['0001-a', true],
+      ['0002-b', true],
+    ]);
+  });
+
+  it('reverts the last applied migration with down, then re-applies it with up', async () => {
+    const log: string[] = [];
+    const runner = new MigrationRunner(db, [recording('0001-a', log), recording('0002-b', log)]);
+    await runner.up();
+    expect(await runner.down()).toBe('0002-b');
+    expect((await runner.status()).map((entry) => entry.appliedAt === null)).toEqual([false, true]);
+    expect(await runner.up()).toEqual(['0002-b']);
+    expect(log).toEqual(['up 0001-a', 'up 0002-b', 'down 0002-b', 'up 0002-b']);
+  });
+
+  it('runs each migration once when two instances boot at the same time', async () => {
+    const log: string[] = [];
+    const migrations = [recording('0001-a', log), recording('0002-b', log)];
+    const results = await Promise.all([new MigrationRunner(db, migrations).up(), new MigrationRunner(db, migrations).up()]);
+    expect(log).toEqual(['up 0001-a', 'up 0002-b']);
+    expect(results.flat().sort()).toEqual(['0001-a', '0002-b']);
+    expect(await db.collection(LOCK_COLLECTION).countDocuments()).toBe(0);
+  });
+
+  it('takes over a lock left behind by a crashed instance once it expires', async () => {
+    await db.collection<{ _id: string; owner: string; expiresAt: Date }>(LOCK_COLLECTION).insertOne({
+      _id: 'migrations',
+      owner: 'crashed',
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    const log: string[] = [];
+    expect(await new MigrationRunner(db, [recording('0001-a', log)]).up()).toEqual(['0001-a']);
+  });
+
+  it('gives up with a clear error while a live lock is held', async () => {
+    await db.collection<{ _id: string; owner: string; expiresAt: Date }>(LOCK_COLLECTION).insertOne({
+      _id: 'migrations',
+      owner: 'other-host:42',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    await expect(new MigrationRunner(db, [recording('0001-a', [])], { lockWaitMs: 300 }).up()).rejects.toThrow(/locked by other-host:42/);
+  });
+
+  it('refuses migrations listed out of order or twice', () => {
+    expect(() => new MigrationRunner(db, [recording('0002-b', []), recording('0001-a', [])])).toThrow(/id order/);
+    expect(() => new MigrationRunner(db, [recording('0001-a', []), recording('0001-a', [])])).toThrow(/unique/);
+  });
+});

@@ -1,0 +1,70 @@
+import { ConfigValidationError, DEVELOPMENT_JWT_SECRET, loadAppConfig } from '../../src/common/config/app-config.js';
+
+describe('loadAppConfig', () => {
+  it('applies the design document’s defaults', () => {
+    const config = loadAppConfig({});
+    expect(config.http).toEqual({ host: '0.0.0.0', port: 3000, bodyLimit: '1mb', corsOrigins: [] });
+    expect(config.chat).toEqual({
+      retentionDays: 365,
+      maxMessagesPerConversation: 1000,
+      maxMessageLength: 32000,
+      enableAnalytics: true,
+      enableFileUploads: true,
+      maxFileSizeMb: 10,
+    });
+    expect(config.websockets).toEqual({ enabled: true, heartbeatIntervalSeconds: 30 });
+    expect(config.compliance).toEqual({ enableDataRetention: true, enableChatExport: true, anonymizationEnabled: false });
+    expect(config.mongo).toEqual({ uri: undefined, dataDir: './data', runMigrationsOnBoot: true });
+  });
+
+  it('falls back to the development secret outside production only', () => {
+    expect(loadAppConfig({}).auth).toMatchObject({ algorithm: 'HS256', secret: DEVELOPMENT_JWT_SECRET, usingDevelopmentSecret: true });
+    expect(() => loadAppConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: JWT_SECRET or JWT_PUBLIC_KEY is required/);
+  });
+
+  it('reads typed values', () => {
+    const config = loadAppConfig({
+      PORT: '8080',
+      CHAT_ENABLE_ANALYTICS: 'false',
+      CORS_ORIGINS: 'https://wms.example, https://ops.example',
+      MONGODB_URI: 'mongodb://db:27017/chat',
+      JWT_SECRET: 's'.repeat(32),
+      BODY_LIMIT: '512KB',
+    });
+    expect(config.http.port).toBe(8080);
+    expect(config.chat.enableAnalytics).toBe(false);
+    expect(config.http.corsOrigins).toEqual(['https://wms.example', 'https://ops.example']);
+    expect(config.mongo.uri).toBe('mongodb://db:27017/chat');
+    expect(config.http.bodyLimit).toBe('512kb');
+    expect(config.auth).toMatchObject({ algorithm: 'HS256', usingDevelopmentSecret: false });
+  });
+
+  it.each([
+    ['PORT', 'abc', /PORT: must be a whole number from 1 to 65535 \(got "abc"\)/],
+    ['PORT', '70000', /PORT: must be a whole number/],
+    ['CHAT_MAX_MESSAGES_PER_CONVERSATION', '0', /CHAT_MAX_MESSAGES_PER_CONVERSATION: must be a whole number/],
+    ['CHAT_ENABLE_FILE_UPLOADS', 'yes', /CHAT_ENABLE_FILE_UPLOADS: must be true or false \(got "yes"\)/],
+    ['MONGODB_URI', 'postgres://x', /MONGODB_URI: must be a MongoDB connection string/],
+    ['BODY_LIMIT', 'lots', /BODY_LIMIT: must be a size/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL: must be one of/],
+    ['NODE_ENV', 'staging', /NODE_ENV: must be one of development, production, test/],
+    ['JWT_SECRET', 'short', /JWT_SECRET: must be at least 32 characters long/],
+    ['JWT_PUBLIC_KEY', 'not a key', /JWT_PUBLIC_KEY: must be a PEM-encoded RSA public key/],
+  ])('refuses %s=%s, naming the variable', (name, value, message) => {
+    expect(() => loadAppConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('reports every bad variable at once', () => {
+    try {
+      loadAppConfig({ PORT: 'x', WEBSOCKET_HEARTBEAT_INTERVAL: '-1' });
+      throw new Error('expected a ConfigValidationError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      expect((error as ConfigValidationError).problems).toHaveLength(2);
+    }
+  });
+
+  it('refuses both a secret and a public key', () => {
+    expect(() => loadAppConfig({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----' })).toThrow(/not both/);
+  });
+});
