@@ -7,7 +7,11 @@ const INDEXES: { collection: string; key: Record<string, 1 | -1>; name: string; 
   // GET /conversations: one status, newest activity first, keyset on (lastActivityAt, _id)
   { collection: 'chat_conversations', key: { userId: 1, status: 1, lastActivityAt: -1, _id: -1 }, name: 'userId_status_lastActivityAt' },
   // GET /conversations?role=
-  { collection: 'chat_conversations', key: { userId: 1, status: 1, role: 1, lastActivityAt: -1, _id: -1 }, name: 'userId_status_role_lastActivityAt' },
+  {
+    collection: 'chat_conversations',
+    key: { userId: 1, status: 1, role: 1, lastActivityAt: -1, _id: -1 },
+    name: 'userId_status_role_lastActivityAt',
+  },
   // GET /conversations/:id/messages in either direction
   { collection: 'chat_messages', key: { conversationId: 1, timestamp: 1 }, name: 'conversationId_timestamp' },
   // a user's messages newest first (export, erasure, analytics)

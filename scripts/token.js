@@ -20,13 +20,18 @@ const { values } = parseArgs({
 });
 
 if (!values.sub) {
-  process.stderr.write('usage: npm run token -- --sub USER_ID [--roles r1,r2] [--name N] [--email E] [--expires-in 8h] [--private-key FILE]\n');
+  process.stderr.write(
+    'usage: npm run token -- --sub USER_ID [--roles r1,r2] [--name N] [--email E] [--expires-in 8h] [--private-key FILE]\n',
+  );
   process.exit(2);
 }
 
 const claims = {
   sub: values.sub,
-  roles: values.roles.split(',').map((role) => role.trim()).filter(Boolean),
+  roles: values.roles
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean),
   ...(values.name ? { name: values.name } : {}),
   ...(values.email ? { email: values.email } : {}),
 };

@@ -6,12 +6,12 @@ import { resolveMongoStore } from './database/store/mongo-store.js';
 async function main(): Promise<void> {
   const config = loadAppConfig();
   const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const app = await createApp({ config, database: { uri: store.uri } }).catch(async (error: unknown) => {
+  const app = await createApp({ config, database: { uri: store.uri, dbName: config.mongo.dbName } }).catch(async (error: unknown) => {
     await store.stop();
     throw error;
   });
   const logger = app.get(Logger);
-  logger.log(`MongoDB store: ${store.description}`, 'Bootstrap');
+  logger.log(`MongoDB store: ${store.description}, database ${config.mongo.dbName}`, 'Bootstrap');
   if (config.auth.usingDevelopmentSecret) {
     logger.warn('JWT_SECRET is not set: using the built-in development secret. Never run like this in production.', 'Bootstrap');
   }
@@ -34,6 +34,6 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // The logger may not exist yet (bad configuration), so the reason goes straight to stderr.
-  process.stderr.write(`${error instanceof ConfigValidationError ? error.message : (error as Error).stack ?? String(error)}\n`);
+  process.stderr.write(`${error instanceof ConfigValidationError ? error.message : ((error as Error).stack ?? String(error))}\n`);
   process.exit(1);
 });

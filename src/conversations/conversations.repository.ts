@@ -21,7 +21,8 @@ export interface ConversationChanges {
 }
 
 const { trusted } = mongoose;
-const NOT_DELETED = () => trusted({ $ne: 'deleted' as ConversationStatus });
+const DELETED: ConversationStatus = 'deleted';
+const NOT_DELETED = () => trusted({ $ne: DELETED });
 
 /**
  * The only owner of the chat_conversations Model. Every method that reads or writes a user's
@@ -31,7 +32,10 @@ const NOT_DELETED = () => trusted({ $ne: 'deleted' as ConversationStatus });
 export class ConversationsRepository {
   constructor(@InjectModel(Conversation.name) private readonly model: Model<Conversation>) {}
 
-  async create(ownerId: string, data: { title: string | null; role: string; metadata: Record<string, unknown>; now: Date }): Promise<ConversationRecord> {
+  async create(
+    ownerId: string,
+    data: { title: string | null; role: string; metadata: Record<string, unknown>; now: Date },
+  ): Promise<ConversationRecord> {
     const created = await new this.model({
       userId: ownerId,
       title: data.title,
@@ -92,7 +96,13 @@ export class ConversationsRepository {
    * Atomically takes `count` message slots in an active conversation that has room for them,
    * handing out the next sequence numbers. Null when the conversation is missing, not active or full.
    */
-  reserveMessageSlots(ownerId: string, id: Types.ObjectId, count: number, maxMessages: number, now: Date): Promise<ConversationRecord | null> {
+  reserveMessageSlots(
+    ownerId: string,
+    id: Types.ObjectId,
+    count: number,
+    maxMessages: number,
+    now: Date,
+  ): Promise<ConversationRecord | null> {
     return this.model
       .findOneAndUpdate(
         { _id: id, userId: ownerId, status: 'active', messageCount: trusted({ $lte: maxMessages - count }) },

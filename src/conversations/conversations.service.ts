@@ -3,7 +3,12 @@ import { ConfigService } from '@nestjs/config';
 import { Types } from 'mongoose';
 import { AuthenticatedUser, wmsRoles } from '../auth/authenticated-user.js';
 import { AppConfig } from '../common/config/app-config.js';
-import { AppException, ConflictStateException, ForbiddenActionException, ResourceNotFoundException } from '../common/errors/app-exceptions.js';
+import {
+  AppException,
+  ConflictStateException,
+  ForbiddenActionException,
+  ResourceNotFoundException,
+} from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
@@ -45,7 +50,11 @@ export class ConversationsService {
       metadata: dto.metadata ?? {},
       now: new Date(),
     });
-    this.events.publish(DomainEvent.ConversationCreated, { userId: user.id, conversationId: record._id.toHexString(), status: record.status });
+    this.events.publish(DomainEvent.ConversationCreated, {
+      userId: user.id,
+      conversationId: record._id.toHexString(),
+      status: record.status,
+    });
     return toConversationDto(record);
   }
 
@@ -87,7 +96,12 @@ export class ConversationsService {
 
   /** Bulk status change for admin and retention jobs; returns how many conversations changed. */
   setStatusMany(ownerId: string, ids: string[], status: ConversationStatus): Promise<number> {
-    return this.conversations.setStatusMany(ownerId, ids.map((id) => new Types.ObjectId(id)), status, new Date());
+    return this.conversations.setStatusMany(
+      ownerId,
+      ids.map((id) => new Types.ObjectId(id)),
+      status,
+      new Date(),
+    );
   }
 
   /** Fails with 404 unless the conversation exists, is the owner's and is not deleted. */
@@ -108,7 +122,10 @@ export class ConversationsService {
       }
       const current = await this.requireVisible(ownerId, id);
       if (current.status !== 'active') {
-        throw new ConflictStateException(ErrorCode.CONVERSATION_NOT_ACTIVE, `Conversation is ${current.status}; restore it to add messages`);
+        throw new ConflictStateException(
+          ErrorCode.CONVERSATION_NOT_ACTIVE,
+          `Conversation is ${current.status}; restore it to add messages`,
+        );
       }
       if (current.messageCount + count > this.maxMessages) {
         throw new ConflictStateException(
@@ -141,14 +158,20 @@ export class ConversationsService {
     if (requested === undefined) {
       const [first] = allowed;
       if (first === undefined) {
-        throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.ROLE_REQUIRED, 'role is required: your token carries no WMS role to default to', [
-          { field: 'role', messages: ['role is required when the token has no WMS role'] },
-        ]);
+        throw new AppException(
+          HttpStatus.BAD_REQUEST,
+          ErrorCode.ROLE_REQUIRED,
+          'role is required: your token carries no WMS role to default to',
+          [{ field: 'role', messages: ['role is required when the token has no WMS role'] }],
+        );
       }
       return first;
     }
     if (!allowed.includes(requested)) {
-      throw new ForbiddenActionException(ErrorCode.ROLE_NOT_ALLOWED, `You may not start a conversation as ${requested}: it is not one of your roles`);
+      throw new ForbiddenActionException(
+        ErrorCode.ROLE_NOT_ALLOWED,
+        `You may not start a conversation as ${requested}: it is not one of your roles`,
+      );
     }
     return requested;
   }

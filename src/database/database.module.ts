@@ -12,7 +12,7 @@ mongoose.set('strictQuery', true);
 export interface DatabaseOptions {
   uri: string;
   /** Overrides the database named in the URI (tests give every file its own). */
-  dbName?: string;
+  dbName: string;
 }
 
 @Injectable()

@@ -38,15 +38,18 @@ export class MessagesRepository {
   }
 
   /** One page of a conversation's history in `order`, strictly past the cursor; fetches `limit + 1` rows. */
-  page(ownerId: string, conversationId: Types.ObjectId, order: HistoryOrder, limit: number, after?: CursorPosition): Promise<MessageRecord[]> {
+  page(
+    ownerId: string,
+    conversationId: Types.ObjectId,
+    order: HistoryOrder,
+    limit: number,
+    after?: CursorPosition,
+  ): Promise<MessageRecord[]> {
     const direction = order === 'asc' ? 1 : -1;
     const beyond = order === 'asc' ? '$gt' : '$lt';
     const query: Record<string, unknown> = { conversationId, userId: ownerId };
     if (after) {
-      query.$or = [
-        { timestamp: trusted({ [beyond]: after.key }) },
-        { timestamp: after.key, _id: trusted({ [beyond]: after.id }) },
-      ];
+      query.$or = [{ timestamp: trusted({ [beyond]: after.key }) }, { timestamp: after.key, _id: trusted({ [beyond]: after.id }) }];
     }
     return this.model
       .find(query)

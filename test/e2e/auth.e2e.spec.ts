@@ -21,7 +21,12 @@ describe('Authentication', () => {
       const call = t.http().get(LIST);
       if (authorization !== undefined) call.set('Authorization', authorization);
       const response = await call.expect(401);
-      expect(response.body).toEqual({ statusCode: 401, error: 'Unauthorized', code: 'UNAUTHORIZED', message: expect.stringMatching(message) });
+      expect(response.body).toEqual({
+        statusCode: 401,
+        error: 'Unauthorized',
+        code: 'UNAUTHORIZED',
+        message: expect.stringMatching(message),
+      });
     };
 
     it('accepts a valid token', async () => {
@@ -29,17 +34,21 @@ describe('Authentication', () => {
     });
 
     it('answers 401 without a token', () => expectUnauthorized(undefined, /Missing bearer token/));
-    it('answers 401 for a non-bearer scheme', () => expectUnauthorized(`Basic ${Buffer.from('a:b').toString('base64')}`, /Missing bearer token/));
+    it('answers 401 for a non-bearer scheme', () =>
+      expectUnauthorized(`Basic ${Buffer.from('a:b').toString('base64')}`, /Missing bearer token/));
     it('answers 401 for an expired token', () =>
       expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice', roles: [] }, TEST_JWT_SECRET, { expiresIn: -10 })}`, /expired/));
     it('answers 401 for a token signed with another secret', () =>
       expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice', roles: [] }, 'another-secret-another-secret-another')}`, /invalid/));
-    it('answers 401 for an unsigned token (alg: none)', () => expectUnauthorized(`Bearer ${unsignedToken({ sub: 'alice', roles: ['admin'] })}`, /invalid/));
+    it('answers 401 for an unsigned token (alg: none)', () =>
+      expectUnauthorized(`Bearer ${unsignedToken({ sub: 'alice', roles: ['admin'] })}`, /invalid/));
     it('answers 401 for a token not yet valid', () =>
       expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice' }, TEST_JWT_SECRET, { notBefore: 3600 })}`, /not valid yet/));
     it('answers 401 for garbage', () => expectUnauthorized('Bearer not.a.jwt', /invalid/));
-    it('answers 401 for a token without sub', () => expectUnauthorized(`Bearer ${jwt.sign({ roles: ['supervisor'] }, TEST_JWT_SECRET)}`, /sub/));
-    it('answers 401 for a sub that is an object', () => expectUnauthorized(`Bearer ${jwt.sign({ sub: { $ne: null } }, TEST_JWT_SECRET)}`, /sub/));
+    it('answers 401 for a token without sub', () =>
+      expectUnauthorized(`Bearer ${jwt.sign({ roles: ['supervisor'] }, TEST_JWT_SECRET)}`, /sub/));
+    it('answers 401 for a sub that is an object', () =>
+      expectUnauthorized(`Bearer ${jwt.sign({ sub: { $ne: null } }, TEST_JWT_SECRET)}`, /sub/));
     it('answers 401 for roles that are not a list of role names', () =>
       expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice', roles: 'admin' }, TEST_JWT_SECRET)}`, /roles/));
 
@@ -58,26 +67,46 @@ describe('Authentication', () => {
   describe('with RS256 (JWT_PUBLIC_KEY), issuer and audience', () => {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const sign = (options: jwt.SignOptions) => jwt.sign({ sub: 'dana', roles: ['supervisor'] }, privateKey, { algorithm: 'RS256', expiresIn: '5m', ...options });
+    const sign = (options: jwt.SignOptions) =>
+      jwt.sign({ sub: 'dana', roles: ['supervisor'] }, privateKey, { algorithm: 'RS256', expiresIn: '5m', ...options });
     let t: TestApp;
 
     beforeAll(async () => {
-      t = await startTestApp({ JWT_SECRET: '', JWT_PUBLIC_KEY: publicPem.replace(/\n/g, '\\n'), JWT_ISSUER: 'https://idp.wms.example', JWT_AUDIENCE: 'wms-chat' });
+      t = await startTestApp({
+        JWT_SECRET: '',
+        JWT_PUBLIC_KEY: publicPem.replace(/\n/g, '\\n'),
+        JWT_ISSUER: 'https://idp.wms.example',
+        JWT_AUDIENCE: 'wms-chat',
+      });
     });
     afterAll(() => t.close());
 
     it('accepts a token signed by the identity provider for this audience', async () => {
-      await t.http().get(LIST).set('Authorization', `Bearer ${sign({ issuer: 'https://idp.wms.example', audience: 'wms-chat' })}`).expect(200);
+      await t
+        .http()
+        .get(LIST)
+        .set('Authorization', `Bearer ${sign({ issuer: 'https://idp.wms.example', audience: 'wms-chat' })}`)
+        .expect(200);
     });
 
     it('refuses the wrong issuer or audience', async () => {
-      const wrongIssuer = await t.http().get(LIST).set('Authorization', `Bearer ${sign({ issuer: 'https://evil.example', audience: 'wms-chat' })}`).expect(401);
+      const wrongIssuer = await t
+        .http()
+        .get(LIST)
+        .set('Authorization', `Bearer ${sign({ issuer: 'https://evil.example', audience: 'wms-chat' })}`)
+        .expect(401);
       expect(wrongIssuer.body.message).toMatch(/not issued for this service/);
-      await t.http().get(LIST).set('Authorization', `Bearer ${sign({ issuer: 'https://idp.wms.example', audience: 'other-app' })}`).expect(401);
+      await t
+        .http()
+        .get(LIST)
+        .set('Authorization', `Bearer ${sign({ issuer: 'https://idp.wms.example', audience: 'other-app' })}`)
+        .expect(401);
     });
 
     it('refuses an HS256 token signed with the public key as secret (algorithm confusion)', async () => {
-      const forged = jwt.sign({ sub: 'dana', roles: ['admin'], iss: 'https://idp.wms.example', aud: 'wms-chat' }, publicPem, { algorithm: 'HS256' });
+      const forged = jwt.sign({ sub: 'dana', roles: ['admin'], iss: 'https://idp.wms.example', aud: 'wms-chat' }, publicPem, {
+        algorithm: 'HS256',
+      });
       await t.http().get(LIST).set('Authorization', `Bearer ${forged}`).expect(401);
     });
   });

@@ -41,7 +41,12 @@ describe('Conversations API', () => {
     });
 
     it('accepts a role the caller holds, and metadata', async () => {
-      const response = await t.http().post('/api/v1/chat/conversations').set(alice()).send({ role: 'supervisor', metadata: { site: 'DC-01', shift: { name: 'night' } } }).expect(201);
+      const response = await t
+        .http()
+        .post('/api/v1/chat/conversations')
+        .set(alice())
+        .send({ role: 'supervisor', metadata: { site: 'DC-01', shift: { name: 'night' } } })
+        .expect(201);
       expect(response.body).toMatchObject({ role: 'supervisor', metadata: { site: 'DC-01', shift: { name: 'night' } }, title: null });
     });
 
@@ -53,7 +58,12 @@ describe('Conversations API', () => {
     });
 
     it('answers 400 ROLE_REQUIRED when the token has no WMS role and none is given', async () => {
-      const response = await t.http().post('/api/v1/chat/conversations').set(t.auth('root', ['admin'])).send({}).expect(400);
+      const response = await t
+        .http()
+        .post('/api/v1/chat/conversations')
+        .set(t.auth('root', ['admin']))
+        .send({})
+        .expect(400);
       expect(response.body).toMatchObject({ code: 'ROLE_REQUIRED', details: [{ field: 'role' }] });
     });
 
@@ -78,8 +88,19 @@ describe('Conversations API', () => {
     });
 
     it('rejects a body that is not valid JSON with 400 MALFORMED_JSON', async () => {
-      const response = await t.http().post('/api/v1/chat/conversations').set(alice()).set('Content-Type', 'application/json').send('{"title":').expect(400);
-      expect(response.body).toEqual({ statusCode: 400, error: 'Bad Request', code: 'MALFORMED_JSON', message: 'Request body is not valid JSON' });
+      const response = await t
+        .http()
+        .post('/api/v1/chat/conversations')
+        .set(alice())
+        .set('Content-Type', 'application/json')
+        .send('{"title":')
+        .expect(400);
+      expect(response.body).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        code: 'MALFORMED_JSON',
+        message: 'Request body is not valid JSON',
+      });
     });
   });
 
@@ -95,7 +116,12 @@ describe('Conversations API', () => {
       const theirs = await t.http().get(`/api/v1/chat/conversations/${created.id}`).set(bob()).expect(404);
       const missing = await t.http().get('/api/v1/chat/conversations/0123456789abcdef01234567').set(bob()).expect(404);
       expect(theirs.body).toEqual(missing.body);
-      expect(theirs.body).toEqual({ statusCode: 404, error: 'Not Found', code: 'CONVERSATION_NOT_FOUND', message: 'Conversation not found' });
+      expect(theirs.body).toEqual({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'CONVERSATION_NOT_FOUND',
+        message: 'Conversation not found',
+      });
     });
 
     it('answers 400 for an id that is not an ObjectId', async () => {
@@ -137,7 +163,12 @@ describe('Conversations API', () => {
       // The oldest conversation gets new activity mid-walk.
       await t.http().post(`/api/v1/chat/conversations/${ids[0]}/messages`).set(headers).send({ content: 'bump' }).expect(201);
 
-      const second = await t.http().get('/api/v1/chat/conversations').query({ limit: 3, cursor: first.body.nextCursor }).set(headers).expect(200);
+      const second = await t
+        .http()
+        .get('/api/v1/chat/conversations')
+        .query({ limit: 3, cursor: first.body.nextCursor })
+        .set(headers)
+        .expect(200);
       expect(second.body.items.map((item: { id: string }) => item.id)).toEqual([ids[2], ids[1]]);
       expect(second.body.nextCursor).toBeNull();
 
@@ -183,7 +214,12 @@ describe('Conversations API', () => {
       const page = await t.http().get('/api/v1/chat/conversations').query({ limit: 1 }).set(headers).expect(200);
       const cursor: string = page.body.nextCursor;
 
-      const replayed = await t.http().get('/api/v1/chat/conversations').query({ limit: 1, cursor, status: 'archived' }).set(headers).expect(400);
+      const replayed = await t
+        .http()
+        .get('/api/v1/chat/conversations')
+        .query({ limit: 1, cursor, status: 'archived' })
+        .set(headers)
+        .expect(400);
       expect(replayed.body.code).toBe('INVALID_CURSOR');
 
       const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -196,12 +232,27 @@ describe('Conversations API', () => {
   describe('PATCH /conversations/:id', () => {
     it('renames, replaces metadata, archives and restores', async () => {
       const created = await createConversation(alice(), { metadata: { a: 1 } });
-      const renamed = await t.http().patch(`/api/v1/chat/conversations/${created.id}`).set(alice()).send({ title: 'Renamed', metadata: { b: 2 } }).expect(200);
+      const renamed = await t
+        .http()
+        .patch(`/api/v1/chat/conversations/${created.id}`)
+        .set(alice())
+        .send({ title: 'Renamed', metadata: { b: 2 } })
+        .expect(200);
       expect(renamed.body).toMatchObject({ title: 'Renamed', metadata: { b: 2 }, status: 'active' });
 
-      const archived = await t.http().patch(`/api/v1/chat/conversations/${created.id}`).set(alice()).send({ status: 'archived' }).expect(200);
+      const archived = await t
+        .http()
+        .patch(`/api/v1/chat/conversations/${created.id}`)
+        .set(alice())
+        .send({ status: 'archived' })
+        .expect(200);
       expect(archived.body.status).toBe('archived');
-      const restored = await t.http().patch(`/api/v1/chat/conversations/${created.id}`).set(alice()).send({ status: 'active', title: null }).expect(200);
+      const restored = await t
+        .http()
+        .patch(`/api/v1/chat/conversations/${created.id}`)
+        .set(alice())
+        .send({ status: 'active', title: null })
+        .expect(200);
       expect(restored.body).toMatchObject({ status: 'active', title: null });
     });
 

@@ -15,7 +15,12 @@ describe('API docs and health', () => {
 
   it('documents every route with bearer auth, schemas and the standard error body', async () => {
     const { body: spec } = await t.http().get('/api/docs-json').expect(200);
-    const routes = Object.entries(spec.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>)
+    const routes = Object.entries(
+      spec.paths as Record<
+        string,
+        Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>
+      >,
+    )
       .flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`))
       .sort();
     expect(routes).toEqual([
@@ -30,7 +35,12 @@ describe('API docs and health', () => {
       'POST /api/v1/chat/conversations/{id}/messages',
     ]);
 
-    for (const [path, operations] of Object.entries(spec.paths as Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>)) {
+    for (const [path, operations] of Object.entries(
+      spec.paths as Record<
+        string,
+        Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>
+      >,
+    )) {
       if (path.startsWith('/api/v1/health')) continue;
       for (const operation of Object.values(operations)) {
         expect(operation.security).toEqual([{ bearer: [] }]);

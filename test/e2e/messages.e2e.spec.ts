@@ -22,22 +22,42 @@ describe('Messages API', () => {
   describe('POST /conversations/:id/messages', () => {
     it('stores the user message and keeps messageCount and lastMessageAt exact', async () => {
       const id = await newConversation(t, 'writer');
-      const first = await t.http().post(messagesOf(id)).set(t.auth('writer')).send({ content: 'Where do damaged totes go?', metadata: { client: 'rf-gun' } }).expect(201);
-      expect(first.body).toMatchObject({ conversationId: id, type: 'user', content: 'Where do damaged totes go?', metadata: { client: 'rf-gun' }, seq: 1 });
+      const first = await t
+        .http()
+        .post(messagesOf(id))
+        .set(t.auth('writer'))
+        .send({ content: 'Where do damaged totes go?', metadata: { client: 'rf-gun' } })
+        .expect(201);
+      expect(first.body).toMatchObject({
+        conversationId: id,
+        type: 'user',
+        content: 'Where do damaged totes go?',
+        metadata: { client: 'rf-gun' },
+        seq: 1,
+      });
       const second = await t.http().post(messagesOf(id)).set(t.auth('writer')).send({ content: 'And broken pallets?' }).expect(201);
       expect(second.body.seq).toBe(2);
 
       const conversation = await t.http().get(`/api/v1/chat/conversations/${id}`).set(t.auth('writer')).expect(200);
       expect(conversation.body.messageCount).toBe(2);
       expect(conversation.body.lastMessageAt).toBe(second.body.timestamp);
-      const stored = await t.db.collection('chat_messages').find({ conversationId: { $exists: true }, userId: 'writer' }).toArray();
+      const stored = await t.db
+        .collection('chat_messages')
+        .find({ conversationId: { $exists: true }, userId: 'writer' })
+        .toArray();
       expect(stored).toHaveLength(2);
     });
 
     it('keeps counts and sequence numbers exact under concurrent sends', async () => {
       const id = await newConversation(t, 'racer');
       const responses = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => t.http().post(messagesOf(id)).set(t.auth('racer')).send({ content: `m${i}` })),
+        Array.from({ length: 20 }, (_, i) =>
+          t
+            .http()
+            .post(messagesOf(id))
+            .set(t.auth('racer'))
+            .send({ content: `m${i}` }),
+        ),
       );
       expect(responses.map((response) => response.status)).toEqual(Array(20).fill(201));
       expect(responses.map((response) => response.body.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -66,18 +86,41 @@ describe('Messages API', () => {
 
     it('enforces CHAT_MAX_MESSAGE_LENGTH in characters as the user sees them', async () => {
       const id = await newConversation(limited, 'counter');
-      await limited.http().post(messagesOf(id)).set(limited.auth('counter')).send({ content: '📦'.repeat(10) }).expect(201);
-      const response = await limited.http().post(messagesOf(id)).set(limited.auth('counter')).send({ content: 'x'.repeat(11) }).expect(400);
-      expect(response.body).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'content', messages: ['content must be at most 10 characters'] }] });
+      await limited
+        .http()
+        .post(messagesOf(id))
+        .set(limited.auth('counter'))
+        .send({ content: '📦'.repeat(10) })
+        .expect(201);
+      const response = await limited
+        .http()
+        .post(messagesOf(id))
+        .set(limited.auth('counter'))
+        .send({ content: 'x'.repeat(11) })
+        .expect(400);
+      expect(response.body).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        details: [{ field: 'content', messages: ['content must be at most 10 characters'] }],
+      });
     });
 
     it('refuses messages past CHAT_MAX_MESSAGES_PER_CONVERSATION with 409', async () => {
       const id = await newConversation(limited, 'chatty');
       for (let i = 0; i < 3; i += 1) {
-        await limited.http().post(messagesOf(id)).set(limited.auth('chatty')).send({ content: `m${i}` }).expect(201);
+        await limited
+          .http()
+          .post(messagesOf(id))
+          .set(limited.auth('chatty'))
+          .send({ content: `m${i}` })
+          .expect(201);
       }
       const response = await limited.http().post(messagesOf(id)).set(limited.auth('chatty')).send({ content: 'one more' }).expect(409);
-      expect(response.body).toMatchObject({ statusCode: 409, error: 'Conflict', code: 'CONVERSATION_FULL', details: { limit: 3, messageCount: 3 } });
+      expect(response.body).toMatchObject({
+        statusCode: 409,
+        error: 'Conflict',
+        code: 'CONVERSATION_FULL',
+        details: { limit: 3, messageCount: 3 },
+      });
       expect(response.body.message).toContain('limit of 3 messages');
       expect(await limited.db.collection('chat_messages').countDocuments({ userId: 'chatty' })).toBe(3);
     });
@@ -85,7 +128,15 @@ describe('Messages API', () => {
     it('lets exactly the allowed number of concurrent sends through at the limit', async () => {
       const id = await newConversation(limited, 'stampede');
       const statuses = (
-        await Promise.all(Array.from({ length: 8 }, (_, i) => limited.http().post(messagesOf(id)).set(limited.auth('stampede')).send({ content: `m${i}` })))
+        await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            limited
+              .http()
+              .post(messagesOf(id))
+              .set(limited.auth('stampede'))
+              .send({ content: `m${i}` }),
+          ),
+        )
       ).map((response) => response.status);
       expect(statuses.filter((status) => status === 201)).toHaveLength(3);
       expect(statuses.filter((status) => status === 409)).toHaveLength(5);
@@ -113,8 +164,18 @@ describe('Messages API', () => {
 
     it('answers 413 with the standard body for a body over BODY_LIMIT', async () => {
       const id = await newConversation(limited, 'big');
-      const response = await limited.http().post(messagesOf(id)).set(limited.auth('big')).send({ content: 'x'.repeat(4096) }).expect(413);
-      expect(response.body).toEqual({ statusCode: 413, error: 'Payload Too Large', code: 'PAYLOAD_TOO_LARGE', message: 'Request body is larger than the allowed limit' });
+      const response = await limited
+        .http()
+        .post(messagesOf(id))
+        .set(limited.auth('big'))
+        .send({ content: 'x'.repeat(4096) })
+        .expect(413);
+      expect(response.body).toEqual({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        code: 'PAYLOAD_TOO_LARGE',
+        message: 'Request body is larger than the allowed limit',
+      });
     });
   });
 
@@ -156,7 +217,15 @@ describe('Messages API', () => {
 
     it('returns the documented message shape', async () => {
       const response = await t.http().get(messagesOf(id)).query({ limit: 1 }).set(t.auth(owner)).expect(200);
-      expect(Object.keys(response.body.items[0]).sort()).toEqual(['content', 'conversationId', 'id', 'metadata', 'seq', 'timestamp', 'type']);
+      expect(Object.keys(response.body.items[0]).sort()).toEqual([
+        'content',
+        'conversationId',
+        'id',
+        'metadata',
+        'seq',
+        'timestamp',
+        'type',
+      ]);
     });
 
     it.each([
@@ -164,7 +233,11 @@ describe('Messages API', () => {
       ['before with order=asc', () => ({ before: 'abc' }), 'VALIDATION_FAILED'],
       ['limit=201', () => ({ limit: 201 }), 'VALIDATION_FAILED'],
       ['order=sideways', () => ({ order: 'sideways' }), 'VALIDATION_FAILED'],
-      ['a cursor that is not ours', () => ({ after: Buffer.from('{"s":"x","k":"2020-01-01T00:00:00.000Z","i":"0123456789abcdef01234567"}').toString('base64url') }), 'INVALID_CURSOR'],
+      [
+        'a cursor that is not ours',
+        () => ({ after: Buffer.from('{"s":"x","k":"2020-01-01T00:00:00.000Z","i":"0123456789abcdef01234567"}').toString('base64url') }),
+        'INVALID_CURSOR',
+      ],
     ])('answers 400 for %s', async (_case, query, code) => {
       const response = await t.http().get(messagesOf(id)).query(query()).set(t.auth(owner)).expect(400);
       expect(response.body.code).toBe(code);

@@ -23,7 +23,13 @@ describe('bulk operations in the services', () => {
     const written = await messages.appendMany(user.id, conversation.id, [
       { type: 'system', content: 'You are the picking assistant.', timestamp: new Date(base) },
       { type: 'user', content: 'Short pick at 12-04-B', timestamp: new Date(base + 1000) },
-      { type: 'assistant', content: 'Scan the tote and report a short.', timestamp: new Date(base + 2000), tokensUsed: { prompt: 40, completion: 9, total: 49 }, processingTime: 812 },
+      {
+        type: 'assistant',
+        content: 'Scan the tote and report a short.',
+        timestamp: new Date(base + 2000),
+        tokensUsed: { prompt: 40, completion: 9, total: 49 },
+        processingTime: 812,
+      },
     ]);
     expect(written.map((message) => [message.type, message.seq])).toEqual([
       ['system', 1],
@@ -49,7 +55,9 @@ describe('bulk operations in the services', () => {
     await messages.appendMany(user.id, conversation.id, [{ type: 'user', content: 'first' }]);
     // Force a duplicate seq: rewind the counter so the next reservation hands out seq 1 again.
     await t.db.collection('chat_conversations').updateOne({ userId: user.id, title: null, messageCount: 1 }, { $set: { lastSeq: 0 } });
-    await expect(messages.appendMany(user.id, conversation.id, [{ type: 'user', content: 'second' }])).rejects.toMatchObject({ code: 11000 });
+    await expect(messages.appendMany(user.id, conversation.id, [{ type: 'user', content: 'second' }])).rejects.toMatchObject({
+      code: 11000,
+    });
     const after = await conversations.get(user.id, conversation.id);
     expect(after.messageCount).toBe(1);
     const stored = await t.db.collection('chat_messages').find({ content: 'first' }).toArray();
@@ -61,7 +69,13 @@ describe('bulk operations in the services', () => {
     const theirs = await conversations.create({ id: 'bystander', roles: ['supervisor'] }, {});
     const changed = await conversations.setStatusMany('bulk-owner', [...mine.map((c) => c.id), theirs.id], 'archived');
     expect(changed).toBe(3);
-    expect(await conversations.setStatusMany('bulk-owner', mine.map((c) => c.id), 'archived')).toBe(0);
+    expect(
+      await conversations.setStatusMany(
+        'bulk-owner',
+        mine.map((c) => c.id),
+        'archived',
+      ),
+    ).toBe(0);
     expect((await conversations.get('bystander', theirs.id)).status).toBe('active');
     for (const conversation of mine) {
       expect((await conversations.get('bulk-owner', conversation.id)).status).toBe('archived');

@@ -25,8 +25,9 @@ describe('MigrationRunner', () => {
         log.push(`up ${id}`);
         await new Promise((wake) => setTimeout(wake, 50));
       },
-      down: async () => {
+      down: () => {
         log.push(`down ${id}`);
+        return Promise.resolve();
       },
     };
   }

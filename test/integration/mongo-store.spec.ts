@@ -41,8 +41,16 @@ describe('resolveMongoStore', () => {
     expect(firstStore.description).toContain(join(dataDir, 'embedded-store'));
     const firstApp = await createApp({ config, database: { uri: firstStore.uri, dbName: 'chat' } });
     await firstApp.init();
-    const created = await request(firstApp.getHttpServer()).post('/api/v1/chat/conversations').set(auth).send({ title: 'Survives' }).expect(201);
-    await request(firstApp.getHttpServer()).post(`/api/v1/chat/conversations/${created.body.id}/messages`).set(auth).send({ content: 'still here?' }).expect(201);
+    const created = await request(firstApp.getHttpServer())
+      .post('/api/v1/chat/conversations')
+      .set(auth)
+      .send({ title: 'Survives' })
+      .expect(201);
+    await request(firstApp.getHttpServer())
+      .post(`/api/v1/chat/conversations/${created.body.id}/messages`)
+      .set(auth)
+      .send({ content: 'still here?' })
+      .expect(201);
     await firstApp.close();
     await firstStore.stop();
 
@@ -50,11 +58,21 @@ describe('resolveMongoStore', () => {
     const secondApp = await createApp({ config, database: { uri: secondStore.uri, dbName: 'chat' } });
     try {
       await secondApp.init();
-      const conversation = await request(secondApp.getHttpServer()).get(`/api/v1/chat/conversations/${created.body.id}`).set(auth).expect(200);
+      const conversation = await request(secondApp.getHttpServer())
+        .get(`/api/v1/chat/conversations/${created.body.id}`)
+        .set(auth)
+        .expect(200);
       expect(conversation.body).toMatchObject({ title: 'Survives', messageCount: 1 });
-      const messages = await request(secondApp.getHttpServer()).get(`/api/v1/chat/conversations/${created.body.id}/messages`).set(auth).expect(200);
+      const messages = await request(secondApp.getHttpServer())
+        .get(`/api/v1/chat/conversations/${created.body.id}/messages`)
+        .set(auth)
+        .expect(200);
       expect(messages.body.items.map((item: { content: string }) => item.content)).toEqual(['still here?']);
-      const next = await request(secondApp.getHttpServer()).post(`/api/v1/chat/conversations/${created.body.id}/messages`).set(auth).send({ content: 'yes' }).expect(201);
+      const next = await request(secondApp.getHttpServer())
+        .post(`/api/v1/chat/conversations/${created.body.id}/messages`)
+        .set(auth)
+        .send({ content: 'yes' })
+        .expect(201);
       expect(next.body.seq).toBe(2);
     } finally {
       await secondApp.close();
@@ -83,6 +101,8 @@ describe('resolveMongoStore', () => {
     const broken = join(dataDir, 'mongod');
     writeFileSync(broken, '#!/bin/sh\necho "dbpath is not writable" >&2\nexit 1\n');
     chmodSync(broken, 0o755);
-    await expect(resolveMongoStore({ persistence: 'memory', mongodBinary: broken })).rejects.toThrow(/failed to start: dbpath is not writable/);
+    await expect(resolveMongoStore({ persistence: 'memory', mongodBinary: broken })).rejects.toThrow(
+      /failed to start: dbpath is not writable/,
+    );
   });
 });

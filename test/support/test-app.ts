@@ -29,13 +29,22 @@ export interface TestApp {
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const uri = process.env.TEST_MONGODB_URI;
   if (!uri) throw new Error('TEST_MONGODB_URI is not set: run the suite with npm test');
-  const config = loadAppConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env });
+  const config = loadAppConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...env,
+  });
   const dbName = `test_${randomBytes(6).toString('hex')}`;
   const app = await createApp({ config, database: { uri, dbName } });
   await app.init();
   const connection = app.get<mongoose.Connection>(getConnectionToken());
-  const token = (sub: string, roles: string[] = ['warehouse_operator'], claims: Record<string, unknown> = {}, options: jwt.SignOptions = {}) =>
-    jwt.sign({ sub, roles, ...claims }, TEST_JWT_SECRET, { algorithm: 'HS256', expiresIn: '1h', ...options });
+  const token = (
+    sub: string,
+    roles: string[] = ['warehouse_operator'],
+    claims: Record<string, unknown> = {},
+    options: jwt.SignOptions = {},
+  ) => jwt.sign({ sub, roles, ...claims }, TEST_JWT_SECRET, { algorithm: 'HS256', expiresIn: '1h', ...options });
   return {
     app,
     http: () => request(app.getHttpServer()),

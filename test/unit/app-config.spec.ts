@@ -14,7 +14,14 @@ describe('loadAppConfig', () => {
     });
     expect(config.websockets).toEqual({ enabled: true, heartbeatIntervalSeconds: 30 });
     expect(config.compliance).toEqual({ enableDataRetention: true, enableChatExport: true, anonymizationEnabled: false });
-    expect(config.mongo).toEqual({ uri: undefined, dataDir: './data', runMigrationsOnBoot: true });
+    expect(config.mongo).toEqual({ uri: undefined, dbName: 'wms_chat', dataDir: './data', runMigrationsOnBoot: true });
+  });
+
+  it('names the database after MONGODB_DB_NAME, else the URI, else wms_chat', () => {
+    expect(loadAppConfig({ MONGODB_URI: 'mongodb://db:27017/chat_prod?replicaSet=rs0' }).mongo.dbName).toBe('chat_prod');
+    expect(loadAppConfig({ MONGODB_URI: 'mongodb://a:1,b:2/?replicaSet=rs0' }).mongo.dbName).toBe('wms_chat');
+    expect(loadAppConfig({ MONGODB_URI: 'mongodb://db/chat_prod', MONGODB_DB_NAME: 'other' }).mongo.dbName).toBe('other');
+    expect(() => loadAppConfig({ MONGODB_DB_NAME: 'bad name' })).toThrow(/MONGODB_DB_NAME: must be a database name/);
   });
 
   it('falls back to the development secret outside production only', () => {
@@ -35,6 +42,7 @@ describe('loadAppConfig', () => {
     expect(config.chat.enableAnalytics).toBe(false);
     expect(config.http.corsOrigins).toEqual(['https://wms.example', 'https://ops.example']);
     expect(config.mongo.uri).toBe('mongodb://db:27017/chat');
+    expect(config.mongo.dbName).toBe('chat');
     expect(config.http.bodyLimit).toBe('512kb');
     expect(config.auth).toMatchObject({ algorithm: 'HS256', usingDevelopmentSecret: false });
   });
@@ -65,6 +73,8 @@ describe('loadAppConfig', () => {
   });
 
   it('refuses both a secret and a public key', () => {
-    expect(() => loadAppConfig({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----' })).toThrow(/not both/);
+    expect(() =>
+      loadAppConfig({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----' }),
+    ).toThrow(/not both/);
   });
 });

@@ -16,8 +16,14 @@ describe('cursor', () => {
     ['not base64url', () => 'a+b/c='],
     ['not JSON', () => Buffer.from('hello').toString('base64url')],
     ['JSON null', () => Buffer.from('null').toString('base64url')],
-    ['a non-canonical date', () => Buffer.from(JSON.stringify({ s: position.scope, k: '2026-11-28', i: position.id.toHexString() })).toString('base64url')],
-    ['an operator as id', () => Buffer.from(JSON.stringify({ s: position.scope, k: position.key.toISOString(), i: { $gt: '' } })).toString('base64url')],
+    [
+      'a non-canonical date',
+      () => Buffer.from(JSON.stringify({ s: position.scope, k: '2026-11-28', i: position.id.toHexString() })).toString('base64url'),
+    ],
+    [
+      'an operator as id',
+      () => Buffer.from(JSON.stringify({ s: position.scope, k: position.key.toISOString(), i: { $gt: '' } })).toString('base64url'),
+    ],
     ['an oversized value', () => 'A'.repeat(600)],
   ])('rejects %s with INVALID_CURSOR', (_case, make) => {
     expect(() => decodeCursor(make(), position.scope, 'cursor')).toThrow(AppException);
@@ -30,9 +36,23 @@ describe('cursor', () => {
 
   it('builds a page from limit + 1 rows, with a cursor only when more exist', () => {
     const rows = [1, 2, 3].map((n) => ({ _id: new Types.ObjectId(), at: new Date(n * 1000) }));
-    const more = toPage(rows, 2, 's', (row) => row.at, (row) => row._id.toHexString());
+    const more = toPage(
+      rows,
+      2,
+      's',
+      (row) => row.at,
+      (row) => row._id.toHexString(),
+    );
     expect(more.items).toEqual([rows[0]!._id.toHexString(), rows[1]!._id.toHexString()]);
     expect(decodeCursor(more.nextCursor!, 's', 'cursor')).toEqual({ scope: 's', key: rows[1]!.at, id: rows[1]!._id });
-    expect(toPage(rows.slice(0, 2), 2, 's', (row) => row.at, (row) => row).nextCursor).toBeNull();
+    expect(
+      toPage(
+        rows.slice(0, 2),
+        2,
+        's',
+        (row) => row.at,
+        (row) => row,
+      ).nextCursor,
+    ).toBeNull();
   });
 });

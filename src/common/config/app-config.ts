@@ -16,6 +16,8 @@ export interface AppConfig {
   mongo: {
     /** Undefined means: start the embedded store (see src/database/store). */
     uri?: string;
+    /** MONGODB_DB_NAME, else the database named in MONGODB_URI, else `wms_chat`. */
+    dbName: string;
     dataDir: string;
     runMigrationsOnBoot: boolean;
   };
@@ -52,6 +54,14 @@ export type JwtVerificationConfig =
  */
 export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-change-me-0123456789abcdef';
 
+export const DEFAULT_DATABASE_NAME = 'wms_chat';
+
+/** The database path of a MongoDB URI (`mongodb://host/name?opts` gives `name`), if any. */
+function databaseInUri(uri: string | undefined): string | undefined {
+  const match = /^mongodb(?:\+srv)?:\/\/[^/]+\/([^?]+)/.exec(uri?.trim() ?? '');
+  return match?.[1] ? decodeURIComponent(match[1]) : undefined;
+}
+
 export class ConfigValidationError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid environment configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -77,6 +87,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
     mongo: {
       uri: reader.mongoUri('MONGODB_URI'),
+      dbName: reader.databaseName('MONGODB_DB_NAME', databaseInUri(env.MONGODB_URI) ?? DEFAULT_DATABASE_NAME),
       dataDir: reader.string('DATA_DIR', './data'),
       runMigrationsOnBoot: reader.boolean('MIGRATIONS_RUN_ON_BOOT', true),
     },
@@ -207,7 +218,21 @@ class EnvReader {
 
   list(name: string): string[] {
     const value = this.raw(name);
-    return value === undefined ? [] : value.split(',').map((item) => item.trim()).filter(Boolean);
+    return value === undefined
+      ? []
+      : value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean);
+  }
+
+  databaseName(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (!/^[A-Za-z0-9_-]{1,63}$/.test(value)) {
+      this.problem(name, `must be a database name of letters, digits, _ or - (got "${value}")`);
+      return DEFAULT_DATABASE_NAME;
+    }
+    return value;
   }
 
   mongoUri(name: string): string | undefined {

@@ -50,7 +50,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       { err: exception, requestId: request.id, method: request.method, url: request.originalUrl },
       'Unhandled error while serving request',
     );
-    return body(HttpStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR, `Internal server error (request id ${String(request.id)})`);
+    return body(HttpStatus.INTERNAL_SERVER_ERROR, ErrorCode.INTERNAL_ERROR, `Internal server error (request id ${request.id as string})`);
   }
 }
 
@@ -69,7 +69,7 @@ function fromHttpException(exception: HttpException): ErrorBody {
     // Framework bodies without a message (e.g. terminus health results) travel as details.
     return body(status, code, exception.message, response);
   }
-  return body(status, code, Array.isArray(message) ? message.join('; ') : String(message));
+  return body(status, code, Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : JSON.stringify(message));
 }
 
 /**
@@ -97,7 +97,11 @@ function fromKnownError(exception: unknown): ErrorBody | undefined {
       case 'entity.parse.failed':
         return body(HttpStatus.BAD_REQUEST, ErrorCode.MALFORMED_JSON, 'Request body is not valid JSON');
       default:
-        return body(bodyParserError.status, CODE_FOR_STATUS[bodyParserError.status] ?? ErrorCode.VALIDATION_FAILED, 'Request body could not be read');
+        return body(
+          bodyParserError.status,
+          CODE_FOR_STATUS[bodyParserError.status] ?? ErrorCode.VALIDATION_FAILED,
+          'Request body could not be read',
+        );
     }
   }
   return undefined;

@@ -22,7 +22,11 @@ export class CreateConversationDto {
   @Matches(ROLE_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
   role?: string;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.',
+  })
   @IsOptional()
   @IsSafeMetadata()
   metadata?: Record<string, unknown>;

@@ -54,7 +54,8 @@ export async function resolveMongoStore(options) {
  */
 async function startMongod(binary, options) {
   const { persistence } = options;
-  const dbPath = persistence === 'memory' ? mkdtempSync(join(tmpdir(), 'wms-chat-mongod-')) : ensureDir(resolve(persistence.dataDir, 'mongod'));
+  const dbPath =
+    persistence === 'memory' ? mkdtempSync(join(tmpdir(), 'wms-chat-mongod-')) : ensureDir(resolve(persistence.dataDir, 'mongod'));
   const port = await freePort();
   const child = spawn(binary, ['--dbpath', dbPath, '--port', String(port), '--bind_ip', '127.0.0.1', '--quiet'], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -108,7 +109,9 @@ async function startJavaStore(options) {
         resolvePort(Number(match[1]));
       }
     });
-    child.once('error', (error) => fail(new Error(`Cannot run ${java}: ${error.message}. The embedded store needs Java 17+; or set MONGODB_URI.`)));
+    child.once('error', (error) =>
+      fail(new Error(`Cannot run ${java}: ${error.message}. The embedded store needs Java 17+; or set MONGODB_URI.`)),
+    );
     child.once('exit', (code) => fail(new Error(`Embedded store exited with code ${code}: ${stderr() || 'no output'}`)));
   });
   return {

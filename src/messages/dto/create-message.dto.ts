@@ -7,12 +7,20 @@ export class CreateMessageDto {
   @IsString()
   content!: string;
 
-  @ApiPropertyOptional({ enum: ['user'], default: 'user', description: 'Clients write user messages only; assistant and system messages come from the server.' })
+  @ApiPropertyOptional({
+    enum: ['user'],
+    default: 'user',
+    description: 'Clients write user messages only; assistant and system messages come from the server.',
+  })
   @IsOptional()
   @IsIn(['user'], { message: 'type must be user: assistant and system messages are written by the server' })
   type?: 'user';
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.' })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.',
+  })
   @IsOptional()
   @IsSafeMetadata()
   metadata?: Record<string, unknown>;
