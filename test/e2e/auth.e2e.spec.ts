@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { promisify } from 'node:util';
 import jwt from 'jsonwebtoken';
 import { TEST_JWT_SECRET, TestApp, startTestApp } from '../support/test-app.js';
 
 const LIST = '/api/v1/chat/conversations';
+const run = promisify(execFile);
 
 function unsignedToken(claims: Record<string, unknown>): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -57,6 +60,14 @@ describe('Authentication', () => {
       expect(echoed.headers['x-request-id']).toBe('trace-123');
       const generated = await t.http().get(LIST).set('x-request-id', 'bad id with spaces').expect(401);
       expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('accepts the token printed by npm run token for the configured secret', async () => {
+      const { stdout } = await run('node', ['scripts/token.js', '--sub', 'cli-user', '--roles', 'supervisor,warehouse_operator'], {
+        env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET },
+      });
+      const created = await t.http().post(LIST).set('Authorization', `Bearer ${stdout.trim()}`).send({}).expect(201);
+      expect(created.body).toMatchObject({ userId: 'cli-user', role: 'supervisor' });
     });
 
     it('keeps health probes public', async () => {

@@ -162,6 +162,17 @@ describe('Messages API', () => {
       expect(await t.db.collection('chat_messages').countDocuments({ userId: 'intruder' })).toBe(0);
     });
 
+    it('answers 409 DUPLICATE_KEY, not 500, when the unique seq index refuses a write, and gives the slot back', async () => {
+      const id = await newConversation(t, 'duplicator');
+      await t.http().post(messagesOf(id)).set(t.auth('duplicator')).send({ content: 'one' }).expect(201);
+      // Simulate a corrupted counter: the next reservation hands out seq 1 again.
+      await t.db.collection('chat_conversations').updateOne({ userId: 'duplicator' }, { $set: { lastSeq: 0 } });
+      const response = await t.http().post(messagesOf(id)).set(t.auth('duplicator')).send({ content: 'two' }).expect(409);
+      expect(response.body).toMatchObject({ statusCode: 409, code: 'DUPLICATE_KEY' });
+      const conversation = await t.http().get(`/api/v1/chat/conversations/${id}`).set(t.auth('duplicator')).expect(200);
+      expect(conversation.body.messageCount).toBe(1);
+    });
+
     it('answers 413 with the standard body for a body over BODY_LIMIT', async () => {
       const id = await newConversation(limited, 'big');
       const response = await limited

@@ -1,0 +1,73 @@
+import { ArgumentsHost, BadRequestException, HttpException, NotFoundException } from '@nestjs/common';
+import mongoose from 'mongoose';
+import { AllExceptionsFilter } from '../../src/common/errors/all-exceptions.filter.js';
+
+function respond(exception: unknown) {
+  const captured: { status?: number; body?: unknown } = {};
+  const response = {
+    headersSent: false,
+    status(code: number) {
+      captured.status = code;
+      return this;
+    },
+    json(body: unknown) {
+      captured.body = body;
+    },
+  };
+  const host = {
+    getType: () => 'http',
+    switchToHttp: () => ({ getResponse: () => response, getRequest: () => ({ id: 'req-1', method: 'GET', originalUrl: '/x' }) }),
+  } as unknown as ArgumentsHost;
+  new AllExceptionsFilter().catch(exception, host);
+  return captured;
+}
+
+describe('AllExceptionsFilter', () => {
+  it('gives framework HttpExceptions the standard body with a code', () => {
+    expect(respond(new NotFoundException('Cannot GET /nope'))).toEqual({
+      status: 404,
+      body: { statusCode: 404, error: 'Not Found', code: 'NOT_FOUND', message: 'Cannot GET /nope' },
+    });
+    expect(respond(new BadRequestException(['a is bad', 'b is bad'])).body).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: 'a is bad; b is bad',
+    });
+  });
+
+  it('maps a duplicate key error to 409 DUPLICATE_KEY', () => {
+    const duplicate = new mongoose.mongo.MongoServerError({ message: 'E11000 duplicate key error', code: 11000 });
+    expect(respond(duplicate)).toEqual({
+      status: 409,
+      body: { statusCode: 409, error: 'Conflict', code: 'DUPLICATE_KEY', message: 'A resource with the same unique key already exists' },
+    });
+  });
+
+  it('maps Mongoose cast and validation errors to 400 with field details', () => {
+    const cast = new mongoose.Error.CastError('ObjectId', 'nope', '_id');
+    expect(respond(cast)).toMatchObject({ status: 400, body: { code: 'VALIDATION_FAILED', details: [{ field: '_id' }] } });
+    const validation = new mongoose.Error.ValidationError();
+    validation.addError('type', new mongoose.Error.ValidatorError({ message: 'type is invalid', path: 'type' }));
+    expect(respond(validation)).toMatchObject({
+      status: 400,
+      body: { code: 'VALIDATION_FAILED', details: [{ field: 'type', messages: ['type is invalid'] }] },
+    });
+  });
+
+  it('answers anything unexpected with 500 naming the request id, without leaking the error', () => {
+    const captured = respond(new Error('connection string mongodb://user:secret@db'));
+    expect(captured).toEqual({
+      status: 500,
+      body: {
+        statusCode: 500,
+        error: 'Internal Server Error',
+        code: 'INTERNAL_ERROR',
+        message: 'Internal server error (request id req-1)',
+      },
+    });
+  });
+
+  it('keeps a framework body without a message as details', () => {
+    const captured = respond(new HttpException({ status: 'error', details: { mongodb: { status: 'down' } } }, 503));
+    expect(captured.body).toMatchObject({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', details: { status: 'error' } });
+  });
+});
