@@ -1,8 +1,9 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { PassportStrategy } from '@nestjs/passport';
+import { KeyObject, createPublicKey, createSecretKey } from 'node:crypto';
 import { ExtractJwt, Strategy } from 'passport-jwt';
-import { AppConfig } from '../common/config/app-config.js';
+import { AppConfig, JwtVerificationConfig } from '../common/config/app-config.js';
 import { AuthenticatedUser } from './authenticated-user.js';
 
 interface WmsTokenClaims {
@@ -21,7 +22,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     const auth = config.get('auth', { infer: true });
     super({
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
-      secretOrKey: auth.algorithm === 'HS256' ? auth.secret : auth.publicKey,
+      // A KeyObject built once: given a string, jsonwebtoken first tries (and fails) to parse it as a
+      // public key on every request, which costs more than the whole rest of verification.
+      secretOrKey: verificationKey(auth) as unknown as string,
       // One algorithm, never a list: `none` and HS/RS confusion are refused by construction.
       algorithms: [auth.algorithm],
       issuer: auth.issuer,
@@ -45,4 +48,8 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       email: typeof email === 'string' ? email : undefined,
     };
   }
+}
+
+function verificationKey(auth: JwtVerificationConfig): KeyObject {
+  return auth.algorithm === 'HS256' ? createSecretKey(Buffer.from(auth.secret, 'utf8')) : createPublicKey(auth.publicKey);
 }

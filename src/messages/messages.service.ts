@@ -104,8 +104,12 @@ export class MessagesService {
     const cursor = order === 'asc' ? query.after : query.before;
     const position = cursor === undefined ? undefined : decodeCursor(cursor, scope, cursorParam);
 
-    await this.conversations.assertVisible(ownerId, conversationId);
-    const rows = await this.messages.page(ownerId, new Types.ObjectId(conversationId), order, limit, position);
+    // Both reads at once: the page query is owner-scoped itself, so running it before the
+    // visibility check is confirmed can only cost a wasted read, never a leak.
+    const [, rows] = await Promise.all([
+      this.conversations.assertVisible(ownerId, conversationId),
+      this.messages.page(ownerId, new Types.ObjectId(conversationId), order, limit, position),
+    ]);
     return toPage(rows, limit, scope, (row) => row.timestamp, toMessageDto);
   }
 

@@ -3,8 +3,6 @@ package wms.chat.store;
 import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
-import de.bwaldvogel.mongo.backend.h2.H2Backend;
-import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -63,11 +61,11 @@ public final class EmbeddedStore {
 
     MongoBackend backend;
     if (memory) {
-      backend = new MemoryBackend();
+      backend = new IndexedBackends.Memory();
     } else {
       Path path = Path.of(file).toAbsolutePath();
       Files.createDirectories(path.getParent());
-      backend = new H2Backend(path.toString());
+      backend = new IndexedBackends.H2(path.toString());
     }
 
     backend.version(ADVERTISED_VERSION);

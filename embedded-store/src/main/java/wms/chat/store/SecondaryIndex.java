@@ -1,0 +1,162 @@
+package wms.chat.store;
+
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.backend.EmptyIndex;
+import de.bwaldvogel.mongo.backend.Index;
+import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
+import de.bwaldvogel.mongo.bson.Document;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A non-unique index for mongo-java-server, which otherwise keeps no secondary indexes and scans
+ * the whole collection for every query that is not an exact unique-key lookup.
+ *
+ * <p>It hashes documents by the value of the index's leading field (each element, for arrays)
+ * and serves any query that asks for that field by equality or {@code $in}. It returns
+ * candidates: the collection still applies the full query, sort and limit to them, so an index
+ * answer is never wrong, only smaller than a scan. Range conditions on later fields are left to
+ * that filter, which is cheap once the leading field has narrowed the candidates (one
+ * conversation's messages, one user's conversations).
+ */
+final class SecondaryIndex<P> extends Index<P> {
+
+  private final String leadingField;
+  /** Computes normalized key values of the leading field exactly as the store's own indexes do. */
+  private final Index<P> leadingKeyIndex;
+  private final Map<KeyValue, Set<P>> positionsByValue = new ConcurrentHashMap<>();
+  private final Map<Object, P> positionById = new ConcurrentHashMap<>();
+
+  SecondaryIndex(String name, List<IndexKey> keys) {
+    super(name, keys, false);
+    this.leadingField = keys.get(0).getKey();
+    this.leadingKeyIndex = new EmptyIndex<>(name, List.of(keys.get(0)));
+  }
+
+  @Override
+  public P getPosition(Document document) {
+    Object id = document.get("_id");
+    return id == null ? null : positionById.get(id);
+  }
+
+  @Override
+  public void checkAdd(Document document, MongoCollection<P> collection) {
+    // Not unique: nothing can conflict.
+  }
+
+  @Override
+  public void add(Document document, P position, MongoCollection<P> collection) {
+    Object id = document.get("_id");
+    if (id == null) {
+      return;
+    }
+    positionById.put(id, position);
+    for (KeyValue value : leadingValues(document)) {
+      positionsByValue.computeIfAbsent(value, key -> ConcurrentHashMap.newKeySet()).add(position);
+    }
+  }
+
+  @Override
+  public P remove(Document document) {
+    Object id = document.get("_id");
+    P position = id == null ? null : positionById.remove(id);
+    if (position != null) {
+      for (KeyValue value : leadingValues(document)) {
+        removePosition(value, position);
+      }
+    }
+    return position;
+  }
+
+  @Override
+  public boolean canHandle(Document query) {
+    if (!query.containsKey(leadingField)) {
+      return false;
+    }
+    Object condition = query.get(leadingField);
+    if (!(condition instanceof Document operators)) {
+      return !isRegex(condition);
+    }
+    if (operators.size() != 1) {
+      return false;
+    }
+    Object operand = operators.values().iterator().next();
+    if (operators.containsKey("$in")) {
+      return operand instanceof Collection<?> values && values.stream().noneMatch(value -> value instanceof Document || isRegex(value));
+    }
+    return operators.containsKey("$eq") && !(operand instanceof Document) && !isRegex(operand);
+  }
+
+  @Override
+  public Iterable<P> getPositions(Document query) {
+    Object condition = query.get(leadingField);
+    Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
+    Set<P> result = new LinkedHashSet<>();
+    for (KeyValue value : leadingKeyIndex.getKeyValues(new Document(leadingField, wanted))) {
+      Set<P> positions = positionsByValue.get(value);
+      if (positions != null) {
+        result.addAll(positions);
+      }
+    }
+    return new ArrayList<>(result);
+  }
+
+  @Override
+  public long getCount() {
+    return positionById.size();
+  }
+
+  @Override
+  public long getDataSize() {
+    return getCount();
+  }
+
+  @Override
+  public void checkUpdate(Document oldDocument, Document newDocument, MongoCollection<P> collection) {
+    // Not unique: nothing can conflict.
+  }
+
+  @Override
+  public void updateInPlace(Document oldDocument, Document newDocument, P position, MongoCollection<P> collection) {
+    Set<KeyValue> before = leadingValues(oldDocument);
+    Set<KeyValue> after = leadingValues(newDocument);
+    if (before.equals(after)) {
+      return;
+    }
+    for (KeyValue value : before) {
+      removePosition(value, position);
+    }
+    for (KeyValue value : after) {
+      positionsByValue.computeIfAbsent(value, key -> ConcurrentHashMap.newKeySet()).add(position);
+    }
+  }
+
+  @Override
+  public void drop() {
+    positionsByValue.clear();
+    positionById.clear();
+  }
+
+  private Set<KeyValue> leadingValues(Document document) {
+    return leadingKeyIndex.getKeyValues(document);
+  }
+
+  private void removePosition(KeyValue value, P position) {
+    positionsByValue.computeIfPresent(value, (key, positions) -> {
+      positions.remove(position);
+      return positions.isEmpty() ? null : positions;
+    });
+  }
+
+  private static boolean isRegex(Object value) {
+    return value instanceof java.util.regex.Pattern || value instanceof de.bwaldvogel.mongo.bson.BsonRegularExpression
+        || (value instanceof Document document && document.containsKey("$regex"));
+  }
+}
