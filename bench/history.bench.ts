@@ -142,7 +142,7 @@ async function main(): Promise<void> {
   const config = loadAppConfig({
     NODE_ENV: 'production',
     JWT_SECRET: SECRET,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
     CHAT_MAX_MESSAGES_PER_CONVERSATION: '100000',
   });
   const app = await createApp({ config, database: { uri: store.uri, dbName: DB_NAME } });

@@ -53,6 +53,14 @@ export class ConversationsRepository {
     return this.model.findOne({ _id: id, userId: ownerId, status: NOT_DELETED() }).lean<ConversationRecord>().exec();
   }
 
+  async existsVisible(ownerId: string, id: Types.ObjectId): Promise<boolean> {
+    const found = await this.model
+      .findOne({ _id: id, userId: ownerId, status: NOT_DELETED() }, { _id: 1 })
+      .lean<Pick<ConversationRecord, '_id'>>()
+      .exec();
+    return found !== null;
+  }
+
   /** Pages through one status, newest activity first, strictly after the cursor position. */
   list(ownerId: string, filter: ListConversationsFilter): Promise<ConversationRecord[]> {
     const query: Record<string, unknown> = { userId: ownerId, status: filter.status };
@@ -102,14 +110,14 @@ export class ConversationsRepository {
     count: number,
     maxMessages: number,
     now: Date,
-  ): Promise<ConversationRecord | null> {
+  ): Promise<Pick<ConversationRecord, 'lastSeq'> | null> {
     return this.model
       .findOneAndUpdate(
         { _id: id, userId: ownerId, status: 'active', messageCount: trusted({ $lte: maxMessages - count }) },
         { $inc: { messageCount: count, lastSeq: count }, $max: { lastMessageAt: now, lastActivityAt: now }, $set: { updatedAt: now } },
-        { returnDocument: 'after', timestamps: false },
+        { returnDocument: 'after', timestamps: false, projection: { lastSeq: 1 } },
       )
-      .lean<ConversationRecord>()
+      .lean<Pick<ConversationRecord, 'lastSeq'>>()
       .exec();
   }
 

@@ -106,7 +106,7 @@ export class ConversationsService {
 
   /** Fails with 404 unless the conversation exists, is the owner's and is not deleted. */
   async assertVisible(ownerId: string, id: string): Promise<void> {
-    await this.requireVisible(ownerId, id);
+    if (!(await this.conversations.existsVisible(ownerId, new Types.ObjectId(id)))) throw notFound();
   }
 
   /**

@@ -82,16 +82,16 @@ final class SecondaryIndex<P> extends Index<P> {
     }
     Object condition = query.get(leadingField);
     if (!(condition instanceof Document operators)) {
-      return !isRegex(condition);
+      return isHashable(condition);
     }
     if (operators.size() != 1) {
       return false;
     }
     Object operand = operators.values().iterator().next();
     if (operators.containsKey("$in")) {
-      return operand instanceof Collection<?> values && values.stream().noneMatch(value -> value instanceof Document || isRegex(value));
+      return operand instanceof Collection<?> values && values.stream().allMatch(SecondaryIndex::isHashable);
     }
-    return operators.containsKey("$eq") && !(operand instanceof Document) && !isRegex(operand);
+    return operators.containsKey("$eq") && isHashable(operand);
   }
 
   @Override
@@ -155,8 +155,12 @@ final class SecondaryIndex<P> extends Index<P> {
     });
   }
 
-  private static boolean isRegex(Object value) {
-    return value instanceof java.util.regex.Pattern || value instanceof de.bwaldvogel.mongo.bson.BsonRegularExpression
-        || (value instanceof Document document && document.containsKey("$regex"));
+  /**
+   * Plain scalar values only. Documents, arrays (whose equality is whole-array, and whose empty
+   * form has no key at all) and regular expressions go to a scan.
+   */
+  private static boolean isHashable(Object value) {
+    return !(value instanceof Document) && !(value instanceof Collection) && !(value instanceof java.util.regex.Pattern)
+        && !(value instanceof de.bwaldvogel.mongo.bson.BsonRegularExpression);
   }
 }
