@@ -59,7 +59,13 @@ function conversationSizes(): number[] {
   return sizes;
 }
 
-async function seed(db: mongoose.mongo.Db): Promise<{ id: mongoose.Types.ObjectId; userId: string; size: number }[]> {
+interface SeededConversation {
+  id: mongoose.Types.ObjectId;
+  userId: string;
+  size: number;
+}
+
+async function seed(db: mongoose.mongo.Db): Promise<SeededConversation[]> {
   const sizes = conversationSizes();
   const start = Date.parse('2026-01-01T00:00:00Z');
   const conversations = sizes.map((size, index) => ({ id: new mongoose.Types.ObjectId(), userId: `user-${index % USERS}`, size }));
@@ -167,35 +173,18 @@ async function main(): Promise<void> {
     );
     const picks = Array.from({ length: READS }, () => conversations[Math.floor(random() * conversations.length)]!);
 
+    const driverPage = (c: SeededConversation) =>
+      db.collection('chat_messages').find({ conversationId: c.id, userId: c.userId }).sort({ timestamp: 1, _id: 1 }).limit(51).toArray();
+    const apiPage = (c: SeededConversation) =>
+      httpJson(agent, port, 'GET', `/api/v1/chat/conversations/${c.id.toHexString()}/messages?limit=50`, tokens.get(c.userId)!);
+
     // Warm both paths so neither pays first-call costs inside the measurement.
     await runConcurrently(200, CONCURRENCY, async (i) => {
-      const c = picks[i % picks.length]!;
-      await httpJson(agent, port, 'GET', `/api/v1/chat/conversations/${c.id.toHexString()}/messages?limit=50`, tokens.get(c.userId)!);
-      await db
-        .collection('chat_messages')
-        .find({ conversationId: c.id, userId: c.userId })
-        .sort({ timestamp: 1, _id: 1 })
-        .limit(51)
-        .toArray();
+      await apiPage(picks[i % picks.length]!);
+      await driverPage(picks[i % picks.length]!);
     });
-
-    const driver = summarize(
-      await runConcurrently(READS, CONCURRENCY, async (i) => {
-        const c = picks[i]!;
-        await db
-          .collection('chat_messages')
-          .find({ conversationId: c.id, userId: c.userId })
-          .sort({ timestamp: 1, _id: 1 })
-          .limit(51)
-          .toArray();
-      }),
-    );
-    const api = summarize(
-      await runConcurrently(READS, CONCURRENCY, async (i) => {
-        const c = picks[i]!;
-        await httpJson(agent, port, 'GET', `/api/v1/chat/conversations/${c.id.toHexString()}/messages?limit=50`, tokens.get(c.userId)!);
-      }),
-    );
+    const driver = summarize(await runConcurrently(READS, CONCURRENCY, async (i) => void (await driverPage(picks[i]!))));
+    const api = summarize(await runConcurrently(READS, CONCURRENCY, async (i) => void (await apiPage(picks[i]!))));
 
     const writeStart = process.hrtime.bigint();
     const writes = summarize(

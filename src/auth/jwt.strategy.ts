@@ -4,7 +4,7 @@ import { PassportStrategy } from '@nestjs/passport';
 import { KeyObject, createPublicKey, createSecretKey } from 'node:crypto';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppConfig, JwtVerificationConfig } from '../common/config/app-config.js';
-import { AuthenticatedUser } from './authenticated-user.js';
+import { AuthenticatedUser, ROLE_NAME_PATTERN } from './authenticated-user.js';
 
 interface WmsTokenClaims {
   sub?: unknown;
@@ -14,7 +14,6 @@ interface WmsTokenClaims {
 }
 
 const USER_ID_PATTERN = /^[\w.@:|-]{1,128}$/;
-const ROLE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
@@ -38,7 +37,10 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) {
       throw new UnauthorizedException('Token subject (sub) is missing or malformed');
     }
-    if (roles !== undefined && (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string' && ROLE_PATTERN.test(role)))) {
+    if (
+      roles !== undefined &&
+      (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string' && ROLE_NAME_PATTERN.test(role)))
+    ) {
       throw new UnauthorizedException('Token roles claim must be an array of role names');
     }
     return {

@@ -1,4 +1,6 @@
-import { ValidationOptions, registerDecorator } from 'class-validator';
+import { applyDecorators } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, ValidationOptions, registerDecorator } from 'class-validator';
 
 export const METADATA_LIMITS = { maxBytes: 16 * 1024, maxDepth: 4, maxKeys: 100 } as const;
 
@@ -54,4 +56,11 @@ export function metadataProblem(value: unknown): string | undefined {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** An optional, client-supplied metadata object, documented and validated the same everywhere. */
+export function OptionalMetadata(
+  description = 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.',
+): PropertyDecorator {
+  return applyDecorators(ApiPropertyOptional({ type: 'object', additionalProperties: true, description }), IsOptional(), IsSafeMetadata());
 }

@@ -1,9 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { IsSafeMetadata } from '../../common/validation/is-safe-metadata.validator.js';
+import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
+import { OptionalMetadata } from '../../common/validation/is-safe-metadata.validator.js';
 
 export const TITLE_MAX_LENGTH = 200;
-export const ROLE_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
 export class CreateConversationDto {
   @ApiPropertyOptional({ maxLength: TITLE_MAX_LENGTH, example: 'Cycle count discrepancy in zone B' })
@@ -19,15 +19,9 @@ export class CreateConversationDto {
   })
   @IsOptional()
   @IsString()
-  @Matches(ROLE_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
+  @Matches(ROLE_NAME_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
   role?: string;
 
-  @ApiPropertyOptional({
-    type: 'object',
-    additionalProperties: true,
-    description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.',
-  })
-  @IsOptional()
-  @IsSafeMetadata()
+  @OptionalMetadata()
   metadata?: Record<string, unknown>;
 }

@@ -1,7 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { ROLE_PATTERN } from './create-conversation.dto.js';
+import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
 import { MUTABLE_STATUSES } from './update-conversation.dto.js';
 
 export class ListConversationsQuery {
@@ -13,7 +13,7 @@ export class ListConversationsQuery {
   @ApiPropertyOptional({ example: 'supervisor' })
   @IsOptional()
   @IsString()
-  @Matches(ROLE_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
+  @Matches(ROLE_NAME_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
   role?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, MaxLength, MinLength, ValidateIf } from 'class-validator';
-import { IsSafeMetadata } from '../../common/validation/is-safe-metadata.validator.js';
+import { OptionalMetadata } from '../../common/validation/is-safe-metadata.validator.js';
 import { TITLE_MAX_LENGTH } from './create-conversation.dto.js';
 
 export const MUTABLE_STATUSES = ['active', 'archived'] as const;
@@ -14,9 +14,7 @@ export class UpdateConversationDto {
   @MaxLength(TITLE_MAX_LENGTH)
   title?: string | null;
 
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: 'Replaces the whole metadata object.' })
-  @IsOptional()
-  @IsSafeMetadata()
+  @OptionalMetadata('Replaces the whole metadata object; at most 16 KB, keys may not start with $ or contain dots.')
   metadata?: Record<string, unknown>;
 
   @ApiPropertyOptional({ enum: MUTABLE_STATUSES, description: 'Archive or restore. Deleting is DELETE ?permanent=true.' })

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString } from 'class-validator';
-import { IsSafeMetadata } from '../../common/validation/is-safe-metadata.validator.js';
+import { OptionalMetadata } from '../../common/validation/is-safe-metadata.validator.js';
 
 export class CreateMessageDto {
   @ApiProperty({ description: 'Message text, 1..CHAT_MAX_MESSAGE_LENGTH characters (default 32000), not only whitespace.' })
@@ -16,12 +16,6 @@ export class CreateMessageDto {
   @IsIn(['user'], { message: 'type must be user: assistant and system messages are written by the server' })
   type?: 'user';
 
-  @ApiPropertyOptional({
-    type: 'object',
-    additionalProperties: true,
-    description: 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.',
-  })
-  @IsOptional()
-  @IsSafeMetadata()
+  @OptionalMetadata()
   metadata?: Record<string, unknown>;
 }
