@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { ConfigModule } from '@nestjs/config';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
 import { AuthModule } from './auth/auth.module.js';
 import { AppConfig } from './common/config/app-config.js';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
@@ -16,6 +17,8 @@ import { MessagesModule } from './messages/messages.module.js';
 export interface AppModuleOptions {
   config: AppConfig;
   database: DatabaseOptions;
+  /** Where logs go; standard output unless given (tests read them). */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -29,7 +32,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [() => options.config] }),
-        LoggerModule.forRoot(loggerOptions(options.config)),
+        LoggerModule.forRoot(loggerOptions(options.config, options.logDestination)),
         EventEmitterModule.forRoot(),
         DomainEventsModule,
         DatabaseModule.forRoot(options.database),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { getConnectionToken } from '@nestjs/mongoose';
 import jwt from 'jsonwebtoken';
+import type { DestinationStream } from 'pino';
 import type mongoose from 'mongoose';
 import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
@@ -26,7 +27,10 @@ export interface TestApp {
  * Boots the real application (same pipeline as production) against the suite's store, in a
  * database of its own, with migrations applied at boot as in production.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { logDestination?: DestinationStream } = {},
+): Promise<TestApp> {
   const uri = process.env.TEST_MONGODB_URI;
   if (!uri) throw new Error('TEST_MONGODB_URI is not set: run the suite with npm test');
   const config = loadAppConfig({
@@ -36,7 +40,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     ...env,
   });
   const dbName = `test_${randomBytes(6).toString('hex')}`;
-  const app = await createApp({ config, database: { uri, dbName } });
+  const app = await createApp({ config, database: { uri, dbName }, logDestination: options.logDestination });
   await app.init();
   const connection = app.get<mongoose.Connection>(getConnectionToken());
   const token = (
