@@ -13,6 +13,10 @@ import { ConversationsModule } from './conversations/conversations.module.js';
 import { DatabaseModule, DatabaseOptions } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MessagesModule } from './messages/messages.module.js';
+import { AgentsModule } from './agents/agents.module.js';
+import { ChatModule } from './chat/chat.module.js';
+import { FeedbackModule } from './feedback/feedback.module.js';
+import { PreferencesModule } from './preferences/preferences.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -40,6 +44,10 @@ export class AppModule {
         HealthModule,
         ConversationsModule,
         MessagesModule,
+        AgentsModule,
+        PreferencesModule,
+        ChatModule,
+        FeedbackModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };

@@ -7,6 +7,7 @@ export function toConversationDto(record: ConversationRecord): ConversationDto {
     userId: record.userId,
     title: record.title ?? null,
     role: record.role,
+    agentKey: record.agentKey ?? null,
     status: record.status,
     metadata: record.metadata ?? {},
     messageCount: record.messageCount,

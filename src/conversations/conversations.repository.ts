@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
-import { Conversation, ConversationStatus } from './schemas/conversation.schema.js';
+import { Conversation, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 
 /** A conversation as stored, as a plain object (never a Mongoose document). */
 export type ConversationRecord = Conversation;
@@ -34,12 +34,13 @@ export class ConversationsRepository {
 
   async create(
     ownerId: string,
-    data: { title: string | null; role: string; metadata: Record<string, unknown>; now: Date },
+    data: { title: string | null; role: string; agentKey: string; metadata: Record<string, unknown>; now: Date },
   ): Promise<ConversationRecord> {
     const created = await new this.model({
       userId: ownerId,
       title: data.title,
       role: data.role,
+      agentKey: data.agentKey,
       metadata: data.metadata,
       status: 'active',
       lastActivityAt: data.now,
@@ -118,6 +119,23 @@ export class ConversationsRepository {
         { returnDocument: 'after', timestamps: false, projection: { lastSeq: 1 } },
       )
       .lean<Pick<ConversationRecord, 'lastSeq'>>()
+      .exec();
+  }
+
+  /** Sets a generated title unless the user has named the conversation meanwhile. */
+  async setTitleIfUntitled(ownerId: string, id: Types.ObjectId, title: string): Promise<boolean> {
+    const result = await this.model.updateOne({ _id: id, userId: ownerId, title: null }, { $set: { title } }, { timestamps: false }).exec();
+    return result.modifiedCount === 1;
+  }
+
+  /** Stores a summary unless a newer one (covering more messages) is already there. */
+  async saveSummary(ownerId: string, id: Types.ObjectId, summary: ConversationSummary): Promise<void> {
+    await this.model
+      .updateOne(
+        { _id: id, userId: ownerId, $or: [{ summary: null }, { 'summary.throughSeq': trusted({ $lt: summary.throughSeq }) }] },
+        { $set: { summary } },
+        { timestamps: false },
+      )
       .exec();
   }
 

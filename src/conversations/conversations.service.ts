@@ -1,14 +1,9 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Types } from 'mongoose';
-import { AuthenticatedUser, wmsRoles } from '../auth/authenticated-user.js';
+import { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { AppConfig } from '../common/config/app-config.js';
-import {
-  AppException,
-  ConflictStateException,
-  ForbiddenActionException,
-  ResourceNotFoundException,
-} from '../common/errors/app-exceptions.js';
+import { AppException, ConflictStateException, ResourceNotFoundException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
@@ -19,11 +14,20 @@ import { ConversationDto } from './dto/conversation.dto.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ListConversationsQuery } from './dto/list-conversations.query.js';
 import { UpdateConversationDto } from './dto/update-conversation.dto.js';
-import { ConversationStatus } from './schemas/conversation.schema.js';
+import { ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
+import { AgentsService } from '../agents/agents.service.js';
+import { PreferencesService } from '../preferences/preferences.service.js';
 
 const LIST_SCOPE = 'conversations';
 const DEFAULT_PAGE_SIZE = 20;
 const RESERVATION_ATTEMPTS = 20;
+
+export interface ConversationTurnContext {
+  agentKey: string | null;
+  title: string | null;
+  status: ConversationStatus;
+  summary: ConversationSummary | null;
+}
 
 /** Sequence numbers handed to messages that are about to be written. */
 export interface ReservedSlots {
@@ -37,16 +41,24 @@ export class ConversationsService {
   constructor(
     private readonly conversations: ConversationsRepository,
     private readonly events: DomainEventBus,
+    private readonly agents: AgentsService,
+    private readonly preferences: PreferencesService,
     config: ConfigService<AppConfig, true>,
   ) {
     this.maxMessages = config.get('chat', { infer: true }).maxMessagesPerConversation;
   }
 
   async create(user: AuthenticatedUser, dto: CreateConversationDto): Promise<ConversationDto> {
-    const role = this.chooseRole(user, dto.role);
+    const preferences = dto.agentKey === undefined && dto.role === undefined ? await this.preferences.get(user.id) : undefined;
+    const { agentKey, role } = await this.agents.chooseForConversation(user, {
+      agentKey: dto.agentKey,
+      role: dto.role,
+      preferredAgentKey: preferences?.defaultAgentKey ?? undefined,
+    });
     const record = await this.conversations.create(user.id, {
       title: dto.title ?? null,
       role,
+      agentKey,
       metadata: dto.metadata ?? {},
       now: new Date(),
     });
@@ -104,6 +116,22 @@ export class ConversationsService {
     );
   }
 
+  /** What a chat turn needs to know about the conversation; 404 unless it is the owner's and visible. */
+  async turnContext(ownerId: string, id: string): Promise<ConversationTurnContext> {
+    const record = await this.requireVisible(ownerId, id);
+    return { agentKey: record.agentKey, title: record.title, status: record.status, summary: record.summary ?? null };
+  }
+
+  async setTitleIfUntitled(ownerId: string, id: string, title: string): Promise<void> {
+    if (await this.conversations.setTitleIfUntitled(ownerId, new Types.ObjectId(id), title)) {
+      this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: 'active' });
+    }
+  }
+
+  saveSummary(ownerId: string, id: string, summary: ConversationSummary): Promise<void> {
+    return this.conversations.saveSummary(ownerId, new Types.ObjectId(id), summary);
+  }
+
   /** Fails with 404 unless the conversation exists, is the owner's and is not deleted. */
   async assertVisible(ownerId: string, id: string): Promise<void> {
     if (!(await this.conversations.existsVisible(ownerId, new Types.ObjectId(id)))) throw notFound();
@@ -151,29 +179,6 @@ export class ConversationsService {
     const record = await this.conversations.findVisible(ownerId, new Types.ObjectId(id));
     if (!record) throw notFound();
     return record;
-  }
-
-  private chooseRole(user: AuthenticatedUser, requested: string | undefined): string {
-    const allowed = wmsRoles(user);
-    if (requested === undefined) {
-      const [first] = allowed;
-      if (first === undefined) {
-        throw new AppException(
-          HttpStatus.BAD_REQUEST,
-          ErrorCode.ROLE_REQUIRED,
-          'role is required: your token carries no WMS role to default to',
-          [{ field: 'role', messages: ['role is required when the token has no WMS role'] }],
-        );
-      }
-      return first;
-    }
-    if (!allowed.includes(requested)) {
-      throw new ForbiddenActionException(
-        ErrorCode.ROLE_NOT_ALLOWED,
-        `You may not start a conversation as ${requested}: it is not one of your roles`,
-      );
-    }
-    return requested;
   }
 }
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
-import { Message, MessageType, TokenUsage } from './schemas/message.schema.js';
+import { GenerationInfo, Message, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
 
 export type MessageRecord = Message;
 
@@ -12,9 +12,22 @@ export interface NewMessage {
   metadata: Record<string, unknown>;
   timestamp: Date;
   seq: number;
+  status?: MessageStatus;
+  generation?: GenerationInfo;
   tokensUsed?: TokenUsage;
   processingTime?: number;
 }
+
+export interface CompletedReply {
+  content: string;
+  tokensUsed: TokenUsage;
+  processingTime: number;
+  model: string | null;
+  finishReason: string;
+  timeToFirstToken: number | null;
+}
+
+const IN_FLIGHT: MessageStatus[] = ['pending', 'streaming'];
 
 export type HistoryOrder = 'asc' | 'desc';
 
@@ -66,5 +79,96 @@ export class MessagesRepository {
       .lean<Pick<MessageRecord, 'timestamp'>>()
       .exec();
     return latest?.timestamp ?? null;
+  }
+
+  findOne(ownerId: string, conversationId: Types.ObjectId, messageId: Types.ObjectId): Promise<MessageRecord | null> {
+    return this.model.findOne({ _id: messageId, conversationId, userId: ownerId }).lean<MessageRecord>().exec();
+  }
+
+  findById(ownerId: string, messageId: Types.ObjectId): Promise<MessageRecord | null> {
+    return this.model.findOne({ _id: messageId, userId: ownerId }).lean<MessageRecord>().exec();
+  }
+
+  /** The newest completed messages before `beforeSeq`, newest first (the context window is cut from these). */
+  recentCompleted(ownerId: string, conversationId: Types.ObjectId, beforeSeq: number, limit: number): Promise<MessageRecord[]> {
+    return this.model
+      .find({ conversationId, userId: ownerId, seq: trusted({ $lt: beforeSeq }), status: 'completed' })
+      .sort({ seq: -1 })
+      .limit(limit)
+      .lean<MessageRecord[]>()
+      .exec();
+  }
+
+  /** Completed messages with afterSeq < seq <= throughSeq, oldest first (for the rolling summary). */
+  completedBetween(ownerId: string, conversationId: Types.ObjectId, afterSeq: number, throughSeq: number): Promise<MessageRecord[]> {
+    return this.model
+      .find({ conversationId, userId: ownerId, seq: trusted({ $gt: afterSeq, $lte: throughSeq }), status: 'completed' })
+      .sort({ seq: 1 })
+      .lean<MessageRecord[]>()
+      .exec();
+  }
+
+  markStreaming(ownerId: string, messageId: Types.ObjectId): Promise<unknown> {
+    return this.model.updateOne({ _id: messageId, userId: ownerId, status: 'pending' }, { $set: { status: 'streaming' } }).exec();
+  }
+
+  complete(ownerId: string, messageId: Types.ObjectId, reply: CompletedReply): Promise<MessageRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: messageId, userId: ownerId, status: trusted({ $in: IN_FLIGHT }) },
+        {
+          $set: {
+            content: reply.content,
+            status: 'completed',
+            error: null,
+            tokensUsed: reply.tokensUsed,
+            processingTime: reply.processingTime,
+            'generation.model': reply.model,
+            'generation.finishReason': reply.finishReason,
+            'generation.timeToFirstToken': reply.timeToFirstToken,
+          },
+        },
+        { returnDocument: 'after' },
+      )
+      .lean<MessageRecord>()
+      .exec();
+  }
+
+  /** Keeps whatever text arrived before the failure, so the user sees how far it got. */
+  fail(
+    ownerId: string,
+    messageId: Types.ObjectId,
+    error: MessageError,
+    partialContent: string,
+    processingTime: number,
+  ): Promise<MessageRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: messageId, userId: ownerId, status: trusted({ $in: IN_FLIGHT }) },
+        { $set: { status: 'failed', error, content: partialContent, processingTime } },
+        { returnDocument: 'after' },
+      )
+      .lean<MessageRecord>()
+      .exec();
+  }
+
+  /** Back to pending for another attempt; null when a reply is already in flight. */
+  resetForRegeneration(ownerId: string, messageId: Types.ObjectId, generation: GenerationInfo): Promise<MessageRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: messageId, userId: ownerId, type: 'assistant', status: trusted({ $nin: IN_FLIGHT }) },
+        { $set: { status: 'pending', content: '', error: null, generation }, $unset: { tokensUsed: 1, processingTime: 1 } },
+        { returnDocument: 'after' },
+      )
+      .lean<MessageRecord>()
+      .exec();
+  }
+
+  /** Maintenance across all users: replies still in flight since before `staleBefore` were orphaned by a crash. */
+  async failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
+    const result = await this.model
+      .updateMany({ status: trusted({ $in: IN_FLIGHT }), updatedAt: trusted({ $lt: staleBefore }) }, { $set: { status: 'failed', error } })
+      .exec();
+    return result.modifiedCount;
   }
 }

@@ -12,8 +12,9 @@ import { CreateMessageDto } from './dto/create-message.dto.js';
 import { ListMessagesQuery } from './dto/list-messages.query.js';
 import { MessageDto } from './dto/message.dto.js';
 import { toMessageDto } from './message.mapper.js';
-import { MessageRecord, MessagesRepository } from './messages.repository.js';
-import { MessageType, TokenUsage } from './schemas/message.schema.js';
+import { CompletedReply, MessageRecord, MessagesRepository } from './messages.repository.js';
+import { GenerationInfo, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
+import { ResourceNotFoundException } from '../common/errors/app-exceptions.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 
@@ -23,8 +24,17 @@ export interface MessageInput {
   content: string;
   metadata?: Record<string, unknown>;
   timestamp?: Date;
+  status?: MessageStatus;
+  generation?: GenerationInfo;
   tokensUsed?: TokenUsage;
   processingTime?: number;
+}
+
+/** A message as the context builder reads it. */
+export interface ContextMessage {
+  seq: number;
+  type: MessageType;
+  content: string;
 }
 
 @Injectable()
@@ -53,7 +63,10 @@ export class MessagesService {
    */
   async appendMany(ownerId: string, conversationId: string, inputs: MessageInput[]): Promise<MessageDto[]> {
     if (inputs.length === 0) return [];
-    inputs.forEach((input, index) => this.assertContent(input.content, inputs.length === 1 ? 'content' : `messages.${index}.content`));
+    const userInputs = inputs.filter((input) => input.type === 'user').length;
+    inputs.forEach((input, index) => {
+      if (input.type === 'user') this.assertContent(input.content, userInputs === 1 ? 'content' : `messages.${index}.content`);
+    });
 
     const now = new Date();
     const timestamps = inputs.map((input) => input.timestamp ?? now);
@@ -72,6 +85,8 @@ export class MessagesService {
           metadata: input.metadata ?? {},
           timestamp: timestamps[index]!,
           seq: firstSeq + index,
+          status: input.status,
+          generation: input.generation,
           tokensUsed: input.tokensUsed,
           processingTime: input.processingTime,
         })),
@@ -92,6 +107,74 @@ export class MessagesService {
       });
     }
     return records.map(toMessageDto);
+  }
+
+  /**
+   * The user's message and a pending assistant reply, written together so that concurrent sends
+   * interleave as question, answer, question, answer.
+   */
+  async appendTurn(
+    ownerId: string,
+    conversationId: string,
+    dto: CreateMessageDto,
+    generation: GenerationInfo,
+  ): Promise<{ userMessage: MessageDto; assistantMessage: MessageDto }> {
+    const [userMessage, assistantMessage] = await this.appendMany(ownerId, conversationId, [
+      { type: 'user', content: dto.content, metadata: dto.metadata },
+      { type: 'assistant', content: '', status: 'pending', generation },
+    ]);
+    return { userMessage: userMessage!, assistantMessage: assistantMessage! };
+  }
+
+  async getInConversation(ownerId: string, conversationId: string, messageId: string): Promise<MessageDto> {
+    const record = await this.messages.findOne(ownerId, new Types.ObjectId(conversationId), new Types.ObjectId(messageId));
+    if (!record) throw messageNotFound();
+    return toMessageDto(record);
+  }
+
+  async getById(ownerId: string, messageId: string): Promise<MessageDto> {
+    const record = await this.messages.findById(ownerId, new Types.ObjectId(messageId));
+    if (!record) throw messageNotFound();
+    return toMessageDto(record);
+  }
+
+  /** Up to `limit` completed messages before `beforeSeq`, oldest first. */
+  async contextBefore(ownerId: string, conversationId: string, beforeSeq: number, limit: number): Promise<ContextMessage[]> {
+    const rows = await this.messages.recentCompleted(ownerId, new Types.ObjectId(conversationId), beforeSeq, limit);
+    return rows.reverse().map(toContextMessage);
+  }
+
+  async completedBetween(ownerId: string, conversationId: string, afterSeq: number, throughSeq: number): Promise<ContextMessage[]> {
+    return (await this.messages.completedBetween(ownerId, new Types.ObjectId(conversationId), afterSeq, throughSeq)).map(toContextMessage);
+  }
+
+  async markStreaming(ownerId: string, messageId: string): Promise<void> {
+    await this.messages.markStreaming(ownerId, new Types.ObjectId(messageId));
+  }
+
+  async completeReply(ownerId: string, messageId: string, reply: CompletedReply): Promise<MessageDto | null> {
+    const record = await this.messages.complete(ownerId, new Types.ObjectId(messageId), reply);
+    return record ? toMessageDto(record) : null;
+  }
+
+  async failReply(
+    ownerId: string,
+    messageId: string,
+    error: MessageError,
+    partialContent: string,
+    processingTime: number,
+  ): Promise<MessageDto | null> {
+    const record = await this.messages.fail(ownerId, new Types.ObjectId(messageId), error, partialContent, processingTime);
+    return record ? toMessageDto(record) : null;
+  }
+
+  async resetForRegeneration(ownerId: string, messageId: string, generation: GenerationInfo): Promise<MessageDto | null> {
+    const record = await this.messages.resetForRegeneration(ownerId, new Types.ObjectId(messageId), generation);
+    return record ? toMessageDto(record) : null;
+  }
+
+  failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
+    return this.messages.failStaleReplies(staleBefore, error);
   }
 
   async history(ownerId: string, conversationId: string, query: ListMessagesQuery): Promise<Page<MessageDto>> {
@@ -126,6 +209,14 @@ export class MessagesService {
       }
     }
   }
+}
+
+function toContextMessage(record: MessageRecord): ContextMessage {
+  return { seq: record.seq, type: record.type, content: record.content };
+}
+
+function messageNotFound(): ResourceNotFoundException {
+  return new ResourceNotFoundException(ErrorCode.MESSAGE_NOT_FOUND, 'Message not found');
 }
 
 function cursorMisuse(parameter: string, needs: string): AppException {

@@ -24,15 +24,28 @@ describe('API docs and health', () => {
       .flatMap(([path, operations]) => Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`))
       .sort();
     expect(routes).toEqual([
+      'DELETE /api/v1/chat/agents/{key}',
       'DELETE /api/v1/chat/conversations/{id}',
+      'DELETE /api/v1/chat/user/preferences/facts/{factId}',
+      'GET /api/v1/chat/agents',
+      'GET /api/v1/chat/agents/admin',
+      'GET /api/v1/chat/agents/{key}',
       'GET /api/v1/chat/conversations',
       'GET /api/v1/chat/conversations/{id}',
       'GET /api/v1/chat/conversations/{id}/messages',
+      'GET /api/v1/chat/conversations/{id}/messages/{messageId}/stream',
+      'GET /api/v1/chat/user/preferences',
       'GET /api/v1/health',
       'GET /api/v1/health/ready',
+      'PATCH /api/v1/chat/agents/{key}',
       'PATCH /api/v1/chat/conversations/{id}',
+      'POST /api/v1/chat/agents',
       'POST /api/v1/chat/conversations',
       'POST /api/v1/chat/conversations/{id}/messages',
+      'POST /api/v1/chat/conversations/{id}/messages/{messageId}/regenerate',
+      'POST /api/v1/chat/messages/{id}/feedback',
+      'POST /api/v1/chat/user/preferences/facts',
+      'PUT /api/v1/chat/user/preferences',
     ]);
 
     for (const [path, operations] of Object.entries(
@@ -52,7 +65,9 @@ describe('API docs and health', () => {
     expect(spec.paths['/api/v1/chat/conversations/{id}/messages'].post.responses['409']).toBeDefined();
     expect(spec.components.schemas.ErrorResponseDto.required).toEqual(expect.arrayContaining(['statusCode', 'error', 'code', 'message']));
     expect(spec.components.schemas.ConversationPageDto.properties.nextCursor).toBeDefined();
-    expect(spec.components.schemas.CreateMessageDto.properties.content).toBeDefined();
+    expect(spec.components.schemas.SendMessageDto.properties.content).toBeDefined();
+    expect(spec.paths['/api/v1/chat/conversations/{id}/messages'].post.responses['429']).toBeDefined();
+    expect(spec.paths['/api/v1/chat/agents'].post.responses['403']).toBeDefined();
   });
 
   it('reports liveness and MongoDB readiness', async () => {

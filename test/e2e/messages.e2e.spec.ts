@@ -1,5 +1,6 @@
 import { TestApp, startTestApp } from '../support/test-app.js';
 
+// Storage semantics of messages; sends use reply: false (replies are covered in chat.e2e.spec.ts).
 describe('Messages API', () => {
   let t: TestApp;
   let limited: TestApp;
@@ -26,21 +27,27 @@ describe('Messages API', () => {
         .http()
         .post(messagesOf(id))
         .set(t.auth('writer'))
-        .send({ content: 'Where do damaged totes go?', metadata: { client: 'rf-gun' } })
+        .send({ reply: false, content: 'Where do damaged totes go?', metadata: { client: 'rf-gun' } })
         .expect(201);
-      expect(first.body).toMatchObject({
+      expect(first.body.assistantMessage).toBeNull();
+      expect(first.body.userMessage).toMatchObject({
         conversationId: id,
         type: 'user',
         content: 'Where do damaged totes go?',
         metadata: { client: 'rf-gun' },
         seq: 1,
       });
-      const second = await t.http().post(messagesOf(id)).set(t.auth('writer')).send({ content: 'And broken pallets?' }).expect(201);
-      expect(second.body.seq).toBe(2);
+      const second = await t
+        .http()
+        .post(messagesOf(id))
+        .set(t.auth('writer'))
+        .send({ reply: false, content: 'And broken pallets?' })
+        .expect(201);
+      expect(second.body.userMessage.seq).toBe(2);
 
       const conversation = await t.http().get(`/api/v1/chat/conversations/${id}`).set(t.auth('writer')).expect(200);
       expect(conversation.body.messageCount).toBe(2);
-      expect(conversation.body.lastMessageAt).toBe(second.body.timestamp);
+      expect(conversation.body.lastMessageAt).toBe(second.body.userMessage.timestamp);
       const stored = await t.db
         .collection('chat_messages')
         .find({ conversationId: { $exists: true }, userId: 'writer' })
@@ -56,11 +63,13 @@ describe('Messages API', () => {
             .http()
             .post(messagesOf(id))
             .set(t.auth('racer'))
-            .send({ content: `m${i}` }),
+            .send({ reply: false, content: `m${i}` }),
         ),
       );
       expect(responses.map((response) => response.status)).toEqual(Array(20).fill(201));
-      expect(responses.map((response) => response.body.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(responses.map((response) => response.body.userMessage.seq).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
       const conversation = await t.http().get(`/api/v1/chat/conversations/${id}`).set(t.auth('racer')).expect(200);
       expect(conversation.body.messageCount).toBe(20);
     });
@@ -90,13 +99,13 @@ describe('Messages API', () => {
         .http()
         .post(messagesOf(id))
         .set(limited.auth('counter'))
-        .send({ content: '📦'.repeat(10) })
+        .send({ reply: false, content: '📦'.repeat(10) })
         .expect(201);
       const response = await limited
         .http()
         .post(messagesOf(id))
         .set(limited.auth('counter'))
-        .send({ content: 'x'.repeat(11) })
+        .send({ reply: false, content: 'x'.repeat(11) })
         .expect(400);
       expect(response.body).toMatchObject({
         code: 'VALIDATION_FAILED',
@@ -111,10 +120,15 @@ describe('Messages API', () => {
           .http()
           .post(messagesOf(id))
           .set(limited.auth('chatty'))
-          .send({ content: `m${i}` })
+          .send({ reply: false, content: `m${i}` })
           .expect(201);
       }
-      const response = await limited.http().post(messagesOf(id)).set(limited.auth('chatty')).send({ content: 'one more' }).expect(409);
+      const response = await limited
+        .http()
+        .post(messagesOf(id))
+        .set(limited.auth('chatty'))
+        .send({ reply: false, content: 'one more' })
+        .expect(409);
       expect(response.body).toMatchObject({
         statusCode: 409,
         error: 'Conflict',
@@ -134,7 +148,7 @@ describe('Messages API', () => {
               .http()
               .post(messagesOf(id))
               .set(limited.auth('stampede'))
-              .send({ content: `m${i}` }),
+              .send({ reply: false, content: `m${i}` }),
           ),
         )
       ).map((response) => response.status);
@@ -145,29 +159,29 @@ describe('Messages API', () => {
     it('refuses messages to an archived conversation with 409, and accepts them again once restored', async () => {
       const id = await newConversation(t, 'archiver');
       await t.http().delete(`/api/v1/chat/conversations/${id}`).set(t.auth('archiver')).expect(204);
-      const response = await t.http().post(messagesOf(id)).set(t.auth('archiver')).send({ content: 'hello?' }).expect(409);
+      const response = await t.http().post(messagesOf(id)).set(t.auth('archiver')).send({ reply: false, content: 'hello?' }).expect(409);
       expect(response.body).toMatchObject({ code: 'CONVERSATION_NOT_ACTIVE' });
       await t.http().patch(`/api/v1/chat/conversations/${id}`).set(t.auth('archiver')).send({ status: 'active' }).expect(200);
-      await t.http().post(messagesOf(id)).set(t.auth('archiver')).send({ content: 'hello again' }).expect(201);
+      await t.http().post(messagesOf(id)).set(t.auth('archiver')).send({ reply: false, content: 'hello again' }).expect(201);
     });
 
     it('answers 404 for a deleted conversation and for another user’s, storing nothing', async () => {
       const deleted = await newConversation(t, 'owner');
       await t.http().delete(`/api/v1/chat/conversations/${deleted}`).query({ permanent: 'true' }).set(t.auth('owner')).expect(204);
-      await t.http().post(messagesOf(deleted)).set(t.auth('owner')).send({ content: 'x' }).expect(404);
+      await t.http().post(messagesOf(deleted)).set(t.auth('owner')).send({ reply: false, content: 'x' }).expect(404);
 
       const theirs = await newConversation(t, 'owner');
-      const response = await t.http().post(messagesOf(theirs)).set(t.auth('intruder')).send({ content: 'x' }).expect(404);
+      const response = await t.http().post(messagesOf(theirs)).set(t.auth('intruder')).send({ reply: false, content: 'x' }).expect(404);
       expect(response.body.code).toBe('CONVERSATION_NOT_FOUND');
       expect(await t.db.collection('chat_messages').countDocuments({ userId: 'intruder' })).toBe(0);
     });
 
     it('answers 409 DUPLICATE_KEY, not 500, when the unique seq index refuses a write, and gives the slot back', async () => {
       const id = await newConversation(t, 'duplicator');
-      await t.http().post(messagesOf(id)).set(t.auth('duplicator')).send({ content: 'one' }).expect(201);
+      await t.http().post(messagesOf(id)).set(t.auth('duplicator')).send({ reply: false, content: 'one' }).expect(201);
       // Simulate a corrupted counter: the next reservation hands out seq 1 again.
       await t.db.collection('chat_conversations').updateOne({ userId: 'duplicator' }, { $set: { lastSeq: 0 } });
-      const response = await t.http().post(messagesOf(id)).set(t.auth('duplicator')).send({ content: 'two' }).expect(409);
+      const response = await t.http().post(messagesOf(id)).set(t.auth('duplicator')).send({ reply: false, content: 'two' }).expect(409);
       expect(response.body).toMatchObject({ statusCode: 409, code: 'DUPLICATE_KEY' });
       const conversation = await t.http().get(`/api/v1/chat/conversations/${id}`).set(t.auth('duplicator')).expect(200);
       expect(conversation.body.messageCount).toBe(1);
@@ -179,7 +193,7 @@ describe('Messages API', () => {
         .http()
         .post(messagesOf(id))
         .set(limited.auth('big'))
-        .send({ content: 'x'.repeat(4096) })
+        .send({ reply: false, content: 'x'.repeat(4096) })
         .expect(413);
       expect(response.body).toEqual({
         statusCode: 413,
@@ -198,7 +212,7 @@ describe('Messages API', () => {
     beforeAll(async () => {
       id = await newConversation(t, owner);
       for (const content of contents) {
-        await t.http().post(messagesOf(id)).set(t.auth(owner)).send({ content }).expect(201);
+        await t.http().post(messagesOf(id)).set(t.auth(owner)).send({ reply: false, content }).expect(201);
       }
     });
 
@@ -234,6 +248,7 @@ describe('Messages API', () => {
         'id',
         'metadata',
         'seq',
+        'status',
         'timestamp',
         'type',
       ]);
@@ -263,7 +278,7 @@ describe('Messages API', () => {
     it('answers 404 to another user, and for an archived conversation still serves history to its owner', async () => {
       await t.http().get(messagesOf(id)).set(t.auth('snoop')).expect(404);
       const archived = await newConversation(t, owner);
-      await t.http().post(messagesOf(archived)).set(t.auth(owner)).send({ content: 'before archiving' }).expect(201);
+      await t.http().post(messagesOf(archived)).set(t.auth(owner)).send({ reply: false, content: 'before archiving' }).expect(201);
       await t.http().delete(`/api/v1/chat/conversations/${archived}`).set(t.auth(owner)).expect(204);
       const response = await t.http().get(messagesOf(archived)).set(t.auth(owner)).expect(200);
       expect(response.body.items.map((item: { content: string }) => item.content)).toEqual(['before archiving']);

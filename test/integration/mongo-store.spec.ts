@@ -49,7 +49,7 @@ describe('resolveMongoStore', () => {
     await request(firstApp.getHttpServer())
       .post(`/api/v1/chat/conversations/${created.body.id}/messages`)
       .set(auth)
-      .send({ content: 'still here?' })
+      .send({ content: 'still here?', reply: false })
       .expect(201);
     await firstApp.close();
     await firstStore.stop();
@@ -71,9 +71,9 @@ describe('resolveMongoStore', () => {
       const next = await request(secondApp.getHttpServer())
         .post(`/api/v1/chat/conversations/${created.body.id}/messages`)
         .set(auth)
-        .send({ content: 'yes' })
+        .send({ content: 'yes', reply: false })
         .expect(201);
-      expect(next.body.seq).toBe(2);
+      expect(next.body.userMessage.seq).toBe(2);
     } finally {
       await secondApp.close();
       await secondStore.stop();

@@ -30,6 +30,20 @@ export interface AppConfig {
     enableFileUploads: boolean;
     maxFileSizeMb: number;
   };
+  llm: {
+    /** OpenAI-compatible endpoint for agents whose provider is `openai-compatible`. */
+    baseUrl?: string;
+    apiKey?: string;
+    /** Model used when an agent names none. */
+    model: string;
+    timeoutMs: number;
+    maxRetries: number;
+    /** Pause between the playbook provider's streamed chunks (0 in tests). */
+    playbookChunkDelayMs: number;
+  };
+  rateLimit: {
+    messagesPerMinute: number;
+  };
   websockets: {
     enabled: boolean;
     heartbeatIntervalSeconds: number;
@@ -99,6 +113,17 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       enableAnalytics: reader.boolean('CHAT_ENABLE_ANALYTICS', true),
       enableFileUploads: reader.boolean('CHAT_ENABLE_FILE_UPLOADS', true),
       maxFileSizeMb: reader.integer('CHAT_MAX_FILE_SIZE_MB', 10, 1, 10_240),
+    },
+    llm: {
+      baseUrl: reader.httpUrl('LLM_BASE_URL'),
+      apiKey: reader.optionalString('LLM_API_KEY'),
+      model: reader.string('LLM_MODEL', 'gpt-4o-mini'),
+      timeoutMs: reader.integer('LLM_TIMEOUT_MS', 60_000, 100, 600_000),
+      maxRetries: reader.integer('LLM_MAX_RETRIES', 2, 0, 10),
+      playbookChunkDelayMs: reader.integer('PLAYBOOK_CHUNK_DELAY_MS', nodeEnv === 'test' ? 0 : 20, 0, 1000),
+    },
+    rateLimit: {
+      messagesPerMinute: reader.integer('CHAT_RATE_LIMIT_PER_MINUTE', 30, 1, 100_000),
     },
     websockets: {
       enabled: reader.boolean('ENABLE_WEBSOCKETS', true),
@@ -233,6 +258,15 @@ class EnvReader {
       return DEFAULT_DATABASE_NAME;
     }
     return value;
+  }
+
+  httpUrl(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && !/^https?:\/\/[^\s]+$/.test(value)) {
+      this.problem(name, `must be an http(s) URL such as http://localhost:11434/v1 (got "${value}")`);
+      return undefined;
+    }
+    return value?.replace(/\/+$/, '');
   }
 
   mongoUri(name: string): string | undefined {

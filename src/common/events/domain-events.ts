@@ -6,6 +6,9 @@ export const DomainEvent = {
   ConversationCreated: 'conversation.created',
   ConversationUpdated: 'conversation.updated',
   MessageCreated: 'message.created',
+  MessageDelta: 'message.delta',
+  MessageCompleted: 'message.completed',
+  MessageFailed: 'message.failed',
 } as const;
 
 export interface ConversationEventPayload {
@@ -22,8 +25,28 @@ export interface MessageCreatedPayload {
   type: string;
 }
 
+export interface MessageDeltaPayload {
+  userId: string;
+  conversationId: string;
+  messageId: string;
+  /** 0, 1, 2, ... per reply attempt, so a client can detect a gap. */
+  index: number;
+  text: string;
+}
+
+export interface MessageFinishedPayload {
+  userId: string;
+  conversationId: string;
+  messageId: string;
+  /** The stored message, as the REST API returns it. */
+  message: unknown;
+}
+
 export interface DomainEventMap {
   [DomainEvent.ConversationCreated]: ConversationEventPayload;
   [DomainEvent.ConversationUpdated]: ConversationEventPayload;
   [DomainEvent.MessageCreated]: MessageCreatedPayload;
+  [DomainEvent.MessageDelta]: MessageDeltaPayload;
+  [DomainEvent.MessageCompleted]: MessageFinishedPayload;
+  [DomainEvent.MessageFailed]: MessageFinishedPayload;
 }

@@ -14,6 +14,9 @@ export class ConversationDto {
   @ApiProperty({ example: 'warehouse_operator', description: 'WMS role whose agent this conversation talks to.' })
   role!: string;
 
+  @ApiProperty({ type: String, nullable: true, example: 'picking-assistant', description: 'The agent that answers.' })
+  agentKey!: string | null;
+
   @ApiProperty({ enum: CONVERSATION_STATUSES, example: 'active' })
   status!: ConversationStatus;
 

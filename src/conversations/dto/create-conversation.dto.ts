@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
+import { AGENT_KEY_PATTERN } from '../../agents/dto/agent-input.dto.js';
 import { OptionalMetadata } from '../../common/validation/is-safe-metadata.validator.js';
 
 export const TITLE_MAX_LENGTH = 200;
@@ -21,6 +22,15 @@ export class CreateConversationDto {
   @IsString()
   @Matches(ROLE_NAME_PATTERN, { message: 'role must be a lower-case role name such as warehouse_operator' })
   role?: string;
+
+  @ApiPropertyOptional({
+    example: 'inventory-assistant',
+    description: 'Agent to talk to (GET /chat/agents lists yours). Default: the role’s default agent.',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(AGENT_KEY_PATTERN, { message: 'agentKey must be an agent key such as picking-assistant' })
+  agentKey?: string;
 
   @OptionalMetadata()
   metadata?: Record<string, unknown>;

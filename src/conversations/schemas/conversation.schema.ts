@@ -6,6 +6,12 @@ export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 
 export const CONVERSATIONS_COLLECTION = 'chat_conversations';
 
+export interface ConversationSummary {
+  text: string;
+  throughSeq: number;
+  updatedAt: Date;
+}
+
 @Schema({ collection: CONVERSATIONS_COLLECTION, timestamps: true, versionKey: false, minimize: false })
 export class Conversation {
   _id!: Types.ObjectId;
@@ -21,6 +27,14 @@ export class Conversation {
   /** The WMS role whose agent this conversation talks to. */
   @Prop({ type: String, required: true })
   role!: string;
+
+  /** The agent that answers; null only for conversations created before agents existed. */
+  @Prop({ type: String, default: null })
+  agentKey!: string | null;
+
+  /** Rolling summary of the messages that no longer fit the agent's context, up to `throughSeq`. */
+  @Prop({ type: Object, default: null })
+  summary!: ConversationSummary | null;
 
   @Prop({ type: String, enum: CONVERSATION_STATUSES, default: 'active' })
   status!: ConversationStatus;

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { MESSAGE_TYPES, type MessageType } from '../schemas/message.schema.js';
+import { MESSAGE_STATUSES, MESSAGE_TYPES, type MessageStatus, type MessageType } from '../schemas/message.schema.js';
 
 export class TokenUsageDto {
   @ApiProperty({ example: 412 })
@@ -12,6 +12,37 @@ export class TokenUsageDto {
   total!: number;
 }
 
+export class MessageErrorDto {
+  @ApiProperty({ example: 'PROVIDER_TIMEOUT' })
+  code!: string;
+
+  @ApiProperty({ example: 'The assistant took too long to answer. Try again.' })
+  message!: string;
+}
+
+export class GenerationInfoDto {
+  @ApiProperty({ example: 'picking-assistant' })
+  agentKey!: string;
+
+  @ApiProperty({ example: 3 })
+  agentVersion!: number;
+
+  @ApiProperty({ example: 'playbook' })
+  provider!: string;
+
+  @ApiProperty({ type: String, nullable: true, example: 'gpt-4o-mini' })
+  model!: string | null;
+
+  @ApiProperty({ type: String, nullable: true, example: 'stop' })
+  finishReason!: string | null;
+
+  @ApiProperty({ type: Number, nullable: true, example: 180, description: 'Milliseconds to the first streamed text.' })
+  timeToFirstToken!: number | null;
+
+  @ApiProperty({ example: 1, description: '1 for the first answer, +1 per regeneration.' })
+  attempt!: number;
+}
+
 export class MessageDto {
   @ApiProperty({ example: '665f1c2e9b1d8a0012345679' })
   id!: string;
@@ -22,8 +53,20 @@ export class MessageDto {
   @ApiProperty({ enum: MESSAGE_TYPES, example: 'user' })
   type!: MessageType;
 
-  @ApiProperty({ example: 'Where do I put back a damaged tote?' })
+  @ApiProperty({ example: 'Where do I put back a damaged tote?', description: 'Empty while an assistant reply is pending.' })
   content!: string;
+
+  @ApiProperty({ enum: MESSAGE_STATUSES, example: 'completed' })
+  status!: MessageStatus;
+
+  @ApiPropertyOptional({ type: MessageErrorDto, description: 'Why a reply failed (status failed).' })
+  error?: MessageErrorDto;
+
+  @ApiPropertyOptional({
+    type: GenerationInfoDto,
+    description: 'Assistant replies: the agent version, provider and model that produced it.',
+  })
+  generation?: GenerationInfoDto;
 
   @ApiProperty({ type: 'object', additionalProperties: true })
   metadata!: Record<string, unknown>;

@@ -6,6 +6,49 @@ export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 export const MESSAGES_COLLECTION = 'chat_messages';
 
+/** User and system messages are born completed; assistant replies go pending → streaming → completed | failed. */
+export const MESSAGE_STATUSES = ['pending', 'streaming', 'completed', 'failed'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+@Schema({ _id: false, versionKey: false })
+export class MessageError {
+  @Prop({ type: String, required: true })
+  code!: string;
+
+  /** Safe to show to the user. */
+  @Prop({ type: String, required: true })
+  message!: string;
+}
+const MessageErrorSchema = SchemaFactory.createForClass(MessageError);
+
+/** Where an assistant reply came from, so any answer can be traced to the exact prompt behind it. */
+@Schema({ _id: false, versionKey: false })
+export class GenerationInfo {
+  @Prop({ type: String, required: true })
+  agentKey!: string;
+
+  @Prop({ type: Number, required: true })
+  agentVersion!: number;
+
+  @Prop({ type: String, required: true })
+  provider!: string;
+
+  @Prop({ type: String, default: null })
+  model!: string | null;
+
+  @Prop({ type: String, default: null })
+  finishReason!: string | null;
+
+  /** Milliseconds from the start of generation to the first streamed text. */
+  @Prop({ type: Number, default: null })
+  timeToFirstToken!: number | null;
+
+  /** 1 for the first answer, +1 for each regeneration. */
+  @Prop({ type: Number, default: 1 })
+  attempt!: number;
+}
+const GenerationInfoSchema = SchemaFactory.createForClass(GenerationInfo);
+
 @Schema({ _id: false, versionKey: false })
 export class TokenUsage {
   @Prop({ type: Number, required: true, min: 0 })
@@ -33,8 +76,18 @@ export class Message {
   @Prop({ type: String, enum: MESSAGE_TYPES, required: true })
   type!: MessageType;
 
-  @Prop({ type: String, required: true })
+  /** Empty while an assistant reply is pending. */
+  @Prop({ type: String, default: '' })
   content!: string;
+
+  @Prop({ type: String, enum: MESSAGE_STATUSES, default: 'completed' })
+  status!: MessageStatus;
+
+  @Prop({ type: MessageErrorSchema, default: null })
+  error!: MessageError | null;
+
+  @Prop({ type: GenerationInfoSchema, default: undefined })
+  generation?: GenerationInfo;
 
   @Prop({ type: Object, default: () => ({}) })
   metadata!: Record<string, unknown>;
@@ -68,3 +121,5 @@ MessageSchema.index({ conversationId: 1, timestamp: 1 });
 MessageSchema.index({ userId: 1, timestamp: -1 });
 // 0001: uniqueness of seq within a conversation; replay of missed messages after a given seq.
 MessageSchema.index({ conversationId: 1, seq: 1 }, { unique: true });
+// 0003: the sweep that fails replies left pending by a crashed instance.
+MessageSchema.index({ status: 1, updatedAt: 1 });

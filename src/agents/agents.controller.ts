@@ -1,0 +1,71 @@
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ADMIN_ROLE } from '../auth/authenticated-user.js';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import { CurrentUser } from '../auth/current-user.decorator.js';
+import { Roles } from '../auth/roles.decorator.js';
+import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
+import { AgentsService } from './agents.service.js';
+import { AgentDto, AgentSummaryDto } from './dto/agent.dto.js';
+import { AgentKeyParams, CreateAgentDto, UpdateAgentDto } from './dto/agent-input.dto.js';
+
+@ApiTags('agents')
+@ApiBearerAuth()
+@ApiErrorResponses(400, 401)
+@Controller('chat/agents')
+export class AgentsController {
+  constructor(private readonly agents: AgentsService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Agents your roles may use' })
+  @ApiOkResponse({ type: [AgentSummaryDto] })
+  list(@CurrentUser() user: AuthenticatedUser): Promise<AgentSummaryDto[]> {
+    return this.agents.listUsable(user);
+  }
+
+  @Get('admin')
+  @Roles(ADMIN_ROLE)
+  @ApiOperation({ summary: 'Every agent with its prompt, settings and playbook (admin)' })
+  @ApiOkResponse({ type: [AgentDto] })
+  @ApiErrorResponses(403)
+  listAll(): Promise<AgentDto[]> {
+    return this.agents.listAll();
+  }
+
+  @Get(':key')
+  @Roles(ADMIN_ROLE)
+  @ApiOperation({ summary: 'One agent (admin)' })
+  @ApiOkResponse({ type: AgentDto })
+  @ApiErrorResponses(403, 404)
+  get(@Param() { key }: AgentKeyParams): Promise<AgentDto> {
+    return this.agents.get(key);
+  }
+
+  @Post()
+  @Roles(ADMIN_ROLE)
+  @ApiOperation({ summary: 'Create an agent (admin)' })
+  @ApiCreatedResponse({ type: AgentDto })
+  @ApiErrorResponses(403, 409)
+  create(@Body() dto: CreateAgentDto): Promise<AgentDto> {
+    return this.agents.create(dto);
+  }
+
+  @Patch(':key')
+  @Roles(ADMIN_ROLE)
+  @ApiOperation({ summary: 'Change an agent (admin); changes to what shapes answers make a new version' })
+  @ApiOkResponse({ type: AgentDto })
+  @ApiErrorResponses(403, 404)
+  update(@Param() { key }: AgentKeyParams, @Body() dto: UpdateAgentDto): Promise<AgentDto> {
+    return this.agents.update(key, dto);
+  }
+
+  @Delete(':key')
+  @Roles(ADMIN_ROLE)
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Delete an agent (admin); its versions stay, so past answers remain traceable' })
+  @ApiNoContentResponse()
+  @ApiErrorResponses(403, 404)
+  async remove(@Param() { key }: AgentKeyParams): Promise<void> {
+    await this.agents.delete(key);
+  }
+}

@@ -1,0 +1,48 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsMongoId, IsOptional } from 'class-validator';
+import { CreateMessageDto } from '../../messages/dto/create-message.dto.js';
+import { MessageDto } from '../../messages/dto/message.dto.js';
+
+export class SendMessageDto extends CreateMessageDto {
+  @ApiPropertyOptional({ default: true, description: 'false stores the message without asking the agent.' })
+  @IsOptional()
+  @IsBoolean()
+  reply?: boolean;
+
+  @ApiPropertyOptional({
+    default: false,
+    description: 'true answers 202 at once; the reply streams over Socket.IO and GET .../messages/:messageId/stream (SSE).',
+  })
+  @IsOptional()
+  @IsBoolean()
+  stream?: boolean;
+}
+
+export class RegenerateDto {
+  @ApiPropertyOptional({ default: false, description: 'true answers 202 at once and streams the new reply.' })
+  @IsOptional()
+  @IsBoolean()
+  stream?: boolean;
+}
+
+export class TurnDto {
+  @ApiProperty({ type: MessageDto })
+  userMessage!: MessageDto;
+
+  @ApiProperty({
+    type: MessageDto,
+    nullable: true,
+    description: 'The reply: completed or failed (status and error say which); pending when streamed; null with reply=false.',
+  })
+  assistantMessage!: MessageDto | null;
+}
+
+export class ConversationMessageParams {
+  @ApiProperty({ description: 'Conversation id.' })
+  @IsMongoId({ message: 'id must be a 24-character hex ObjectId' })
+  id!: string;
+
+  @ApiProperty({ description: 'Message id.' })
+  @IsMongoId({ message: 'messageId must be a 24-character hex ObjectId' })
+  messageId!: string;
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { MessagesModule } from '../messages/messages.module.js';
+import { FeedbackController } from './feedback.controller.js';
+import { FeedbackRepository } from './feedback.repository.js';
+import { FeedbackService } from './feedback.service.js';
+import { MessageFeedback, MessageFeedbackSchema } from './schemas/feedback.schema.js';
+
+@Module({
+  imports: [MessagesModule, MongooseModule.forFeature([{ name: MessageFeedback.name, schema: MessageFeedbackSchema }])],
+  controllers: [FeedbackController],
+  providers: [FeedbackRepository, FeedbackService],
+})
+export class FeedbackModule {}

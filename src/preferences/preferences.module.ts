@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { PreferencesController } from './preferences.controller.js';
+import { PreferencesRepository } from './preferences.repository.js';
+import { PreferencesService } from './preferences.service.js';
+import { UserPreferences, UserPreferencesSchema } from './schemas/user-preferences.schema.js';
+
+@Module({
+  imports: [MongooseModule.forFeature([{ name: UserPreferences.name, schema: UserPreferencesSchema }])],
+  controllers: [PreferencesController],
+  providers: [PreferencesRepository, PreferencesService],
+  exports: [PreferencesService],
+})
+export class PreferencesModule {}
