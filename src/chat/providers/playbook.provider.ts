@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import MiniSearch, { type SearchResult } from 'minisearch';
+import { stemmer } from 'stemmer';
 import type { AgentRuntime } from '../../agents/agents.service.js';
 import type { AppConfig } from '../../common/config/app-config.js';
 import type { KnowledgeEntry } from '../../agents/schemas/agent.schema.js';
@@ -98,9 +99,10 @@ export class PlaybookProvider implements ChatProvider {
           const value = document[field as keyof KnowledgeEntry];
           return Array.isArray(value) ? value.join(' ') : String(value);
         },
+        // Porter stems on both sides: "replenishing" finds "replenishment", "picked" finds "picking".
         processTerm: (term) => {
           const lower = term.toLowerCase();
-          return STOP_WORDS.has(lower) ? null : lower;
+          return STOP_WORDS.has(lower) ? null : stemmer(lower);
         },
         searchOptions: {
           boost: { title: 2, tags: 1.5 },
