@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { getConnectionToken } from '@nestjs/mongoose';
 import jwt from 'jsonwebtoken';
@@ -18,6 +19,8 @@ export interface TestApp {
   db: mongoose.mongo.Db;
   /** A signed HS256 token for `sub` with `roles`. */
   token(sub: string, roles?: string[], claims?: Record<string, unknown>, options?: jwt.SignOptions): string;
+  /** Starts listening on a loopback port (once) and returns it, for clients other than supertest. */
+  port(): Promise<number>;
   /** `Authorization` header for `sub` with `roles`. */
   auth(sub: string, roles?: string[]): { Authorization: string };
   close(): Promise<void>;
@@ -49,9 +52,11 @@ export async function startTestApp(
     claims: Record<string, unknown> = {},
     options: jwt.SignOptions = {},
   ) => jwt.sign({ sub, roles, ...claims }, TEST_JWT_SECRET, { algorithm: 'HS256', expiresIn: '1h', ...options });
+  let listening: Promise<number> | undefined;
   return {
     app,
     http: () => request(app.getHttpServer()),
+    port: () => (listening ??= app.listen(0, '127.0.0.1').then(() => (app.getHttpServer().address() as AddressInfo).port)),
     db: connection.db!,
     token,
     auth: (sub, roles) => ({ Authorization: `Bearer ${token(sub, roles)}` }),
