@@ -13,6 +13,7 @@ import { MessagesService } from '../messages/messages.service.js';
 import type { GenerationInfo } from '../messages/schemas/message.schema.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
 import { ContextBuilder } from './context-builder.js';
+import { countTokens } from '../common/text/tokenizer.js';
 import { RegenerateDto, SendMessageDto, TurnDto } from './dto/chat.dto.js';
 import { ProviderError, type PromptMessage } from './providers/chat-provider.js';
 import { ProviderRegistry } from './providers/provider-registry.js';
@@ -186,7 +187,6 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
       ]);
       const built = await this.context.build(ownerId, conversationId, agent, pending.seq, preferences, conversation.summary);
       const provider = this.providers.for(agent.provider);
-      await this.messages.markStreaming(ownerId, pending.id);
       let outcome: { usage: { prompt: number; completion: number; total: number }; finishReason: string; model: string | null } | null =
         null;
       for await (const event of provider.generate(
@@ -212,6 +212,7 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
       if (!outcome) throw new ProviderError('PROVIDER_ERROR', 'The reply ended without a result');
       const completed = await this.messages.completeReply(ownerId, pending.id, {
         content: reply.text,
+        tokens: countTokens(reply.text),
         tokensUsed: outcome.usage,
         processingTime: Date.now() - started,
         model: outcome.model,

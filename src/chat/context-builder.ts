@@ -4,7 +4,7 @@ import type { ConversationSummary } from '../conversations/schemas/conversation.
 import { MessagesService } from '../messages/messages.service.js';
 import type { PreferencesDto } from '../preferences/dto/preferences.dto.js';
 import type { PromptMessage } from './providers/chat-provider.js';
-import { countMessageTokens, countTokens } from './tokenizer.js';
+import { countMessageTokens } from '../common/text/tokenizer.js';
 
 /**
  * Extra context for a turn from other features (attachments' extracted text, for one). Each
@@ -59,7 +59,7 @@ export class ContextBuilder {
     const included: typeof candidates = [];
     for (let i = candidates.length - 1; i >= 0; i -= 1) {
       const message = candidates[i]!;
-      const cost = countTokens(message.content) + 4;
+      const cost = message.tokens + 4;
       // The question itself always goes in, even when it alone exceeds the budget.
       if (cost > budget && included.length > 0) break;
       budget -= cost;

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
+import { countTokens } from '../common/text/tokenizer.js';
 import { GenerationInfo, Message, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
 
 export type MessageRecord = Message;
@@ -12,6 +13,7 @@ export interface NewMessage {
   metadata: Record<string, unknown>;
   timestamp: Date;
   seq: number;
+  tokens: number;
   status?: MessageStatus;
   generation?: GenerationInfo;
   tokensUsed?: TokenUsage;
@@ -20,6 +22,7 @@ export interface NewMessage {
 
 export interface CompletedReply {
   content: string;
+  tokens: number;
   tokensUsed: TokenUsage;
   processingTime: number;
   model: string | null;
@@ -27,7 +30,7 @@ export interface CompletedReply {
   timeToFirstToken: number | null;
 }
 
-const IN_FLIGHT: MessageStatus[] = ['pending', 'streaming'];
+const PENDING: MessageStatus = 'pending';
 
 export type HistoryOrder = 'asc' | 'desc';
 
@@ -108,17 +111,14 @@ export class MessagesRepository {
       .exec();
   }
 
-  markStreaming(ownerId: string, messageId: Types.ObjectId): Promise<unknown> {
-    return this.model.updateOne({ _id: messageId, userId: ownerId, status: 'pending' }, { $set: { status: 'streaming' } }).exec();
-  }
-
   complete(ownerId: string, messageId: Types.ObjectId, reply: CompletedReply): Promise<MessageRecord | null> {
     return this.model
       .findOneAndUpdate(
-        { _id: messageId, userId: ownerId, status: trusted({ $in: IN_FLIGHT }) },
+        { _id: messageId, userId: ownerId, status: PENDING },
         {
           $set: {
             content: reply.content,
+            tokens: reply.tokens,
             status: 'completed',
             error: null,
             tokensUsed: reply.tokensUsed,
@@ -144,8 +144,8 @@ export class MessagesRepository {
   ): Promise<MessageRecord | null> {
     return this.model
       .findOneAndUpdate(
-        { _id: messageId, userId: ownerId, status: trusted({ $in: IN_FLIGHT }) },
-        { $set: { status: 'failed', error, content: partialContent, processingTime } },
+        { _id: messageId, userId: ownerId, status: PENDING },
+        { $set: { status: 'failed', error, content: partialContent, tokens: countTokens(partialContent), processingTime } },
         { returnDocument: 'after' },
       )
       .lean<MessageRecord>()
@@ -156,8 +156,8 @@ export class MessagesRepository {
   resetForRegeneration(ownerId: string, messageId: Types.ObjectId, generation: GenerationInfo): Promise<MessageRecord | null> {
     return this.model
       .findOneAndUpdate(
-        { _id: messageId, userId: ownerId, type: 'assistant', status: trusted({ $nin: IN_FLIGHT }) },
-        { $set: { status: 'pending', content: '', error: null, generation }, $unset: { tokensUsed: 1, processingTime: 1 } },
+        { _id: messageId, userId: ownerId, type: 'assistant', status: trusted({ $ne: PENDING }) },
+        { $set: { status: 'pending', content: '', tokens: 0, error: null, generation }, $unset: { tokensUsed: 1, processingTime: 1 } },
         { returnDocument: 'after' },
       )
       .lean<MessageRecord>()
@@ -167,7 +167,7 @@ export class MessagesRepository {
   /** Maintenance across all users: replies still in flight since before `staleBefore` were orphaned by a crash. */
   async failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
     const result = await this.model
-      .updateMany({ status: trusted({ $in: IN_FLIGHT }), updatedAt: trusted({ $lt: staleBefore }) }, { $set: { status: 'failed', error } })
+      .updateMany({ status: PENDING, updatedAt: trusted({ $lt: staleBefore }) }, { $set: { status: 'failed', error } })
       .exec();
     return result.modifiedCount;
   }

@@ -7,6 +7,7 @@ import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
+import { countTokens } from '../common/text/tokenizer.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { CreateMessageDto } from './dto/create-message.dto.js';
 import { ListMessagesQuery } from './dto/list-messages.query.js';
@@ -35,6 +36,7 @@ export interface ContextMessage {
   seq: number;
   type: MessageType;
   content: string;
+  tokens: number;
 }
 
 @Injectable()
@@ -85,6 +87,7 @@ export class MessagesService {
           metadata: input.metadata ?? {},
           timestamp: timestamps[index]!,
           seq: firstSeq + index,
+          tokens: countTokens(input.content),
           status: input.status,
           generation: input.generation,
           tokensUsed: input.tokensUsed,
@@ -148,10 +151,6 @@ export class MessagesService {
     return (await this.messages.completedBetween(ownerId, new Types.ObjectId(conversationId), afterSeq, throughSeq)).map(toContextMessage);
   }
 
-  async markStreaming(ownerId: string, messageId: string): Promise<void> {
-    await this.messages.markStreaming(ownerId, new Types.ObjectId(messageId));
-  }
-
   async completeReply(ownerId: string, messageId: string, reply: CompletedReply): Promise<MessageDto | null> {
     const record = await this.messages.complete(ownerId, new Types.ObjectId(messageId), reply);
     return record ? toMessageDto(record) : null;
@@ -212,7 +211,8 @@ export class MessagesService {
 }
 
 function toContextMessage(record: MessageRecord): ContextMessage {
-  return { seq: record.seq, type: record.type, content: record.content };
+  // Messages written before token counts were stored are counted now.
+  return { seq: record.seq, type: record.type, content: record.content, tokens: record.tokens ?? countTokens(record.content) };
 }
 
 function messageNotFound(): ResourceNotFoundException {

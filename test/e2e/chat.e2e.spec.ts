@@ -249,7 +249,7 @@ describe('The chat turn', () => {
       const old = new Date(Date.now() - 24 * 3600_000);
       await t.db
         .collection('chat_messages')
-        .updateOne({ content: 'hi', userId: 'crashed' }, { $set: { type: 'assistant', status: 'streaming', updatedAt: old } });
+        .updateOne({ content: 'hi', userId: 'crashed' }, { $set: { type: 'assistant', status: 'pending', updatedAt: old } });
       await t.app.get(ChatService).onApplicationBootstrap();
       const history = await t.http().get(messagesOf(id)).set(t.auth('crashed')).expect(200);
       expect(history.body.items[0]).toMatchObject({ id: turn.body.userMessage.id, status: 'failed', error: { code: 'INTERRUPTED' } });

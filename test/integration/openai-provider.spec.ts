@@ -4,7 +4,7 @@ import { loadAppConfig } from '../../src/common/config/app-config.js';
 import type { AppConfig } from '../../src/common/config/app-config.js';
 import { GenerationEvent, ProviderError } from '../../src/chat/providers/chat-provider.js';
 import { OpenAiCompatibleProvider } from '../../src/chat/providers/openai-compatible.provider.js';
-import { countMessageTokens, countTokens } from '../../src/chat/tokenizer.js';
+import { countMessageTokens, countTokens } from '../../src/common/text/tokenizer.js';
 import { FakeOpenAiServer } from '../support/fake-openai-server.js';
 
 const agent: AgentRuntime = {

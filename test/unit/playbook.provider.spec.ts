@@ -4,7 +4,7 @@ import type { AgentRuntime } from '../../src/agents/agents.service.js';
 import type { AppConfig } from '../../src/common/config/app-config.js';
 import type { GenerationEvent } from '../../src/chat/providers/chat-provider.js';
 import { PlaybookProvider } from '../../src/chat/providers/playbook.provider.js';
-import { countTokens } from '../../src/chat/tokenizer.js';
+import { countTokens } from '../../src/common/text/tokenizer.js';
 
 function runtime(seed: SeedAgent): AgentRuntime {
   return { ...seed, version: 1, provider: 'playbook', model: null, temperature: 0.2, maxTokens: 512, contextTokens: 8192 };

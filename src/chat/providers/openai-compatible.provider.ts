@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { AgentRuntime } from '../../agents/agents.service.js';
 import type { AppConfig } from '../../common/config/app-config.js';
-import { countMessageTokens, countTokens } from '../tokenizer.js';
+import { countMessageTokens, countTokens } from '../../common/text/tokenizer.js';
 import { ChatProvider, GenerationEvent, GenerationRequest, PromptMessage, ProviderError } from './chat-provider.js';
 
 interface CompletionChunk {

@@ -5,7 +5,7 @@ import { stemmer } from 'stemmer';
 import type { AgentRuntime } from '../../agents/agents.service.js';
 import type { AppConfig } from '../../common/config/app-config.js';
 import type { KnowledgeEntry } from '../../agents/schemas/agent.schema.js';
-import { countMessageTokens, countTokens } from '../tokenizer.js';
+import { countMessageTokens, countTokens } from '../../common/text/tokenizer.js';
 import { ChatProvider, GenerationEvent, GenerationRequest, PromptMessage, ProviderError } from './chat-provider.js';
 
 const MAX_CITED = 3;

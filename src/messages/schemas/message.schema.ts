@@ -6,8 +6,8 @@ export type MessageType = (typeof MESSAGE_TYPES)[number];
 
 export const MESSAGES_COLLECTION = 'chat_messages';
 
-/** User and system messages are born completed; assistant replies go pending → streaming → completed | failed. */
-export const MESSAGE_STATUSES = ['pending', 'streaming', 'completed', 'failed'] as const;
+/** User and system messages are born completed; assistant replies go pending → completed | failed. */
+export const MESSAGE_STATUSES = ['pending', 'completed', 'failed'] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 @Schema({ _id: false, versionKey: false })
@@ -79,6 +79,10 @@ export class Message {
   /** Empty while an assistant reply is pending. */
   @Prop({ type: String, default: '' })
   content!: string;
+
+  /** Tokens in `content`, counted once when it is written, so building a prompt never re-tokenizes history. */
+  @Prop({ type: Number, default: 0, min: 0 })
+  tokens!: number;
 
   @Prop({ type: String, enum: MESSAGE_STATUSES, default: 'completed' })
   status!: MessageStatus;
