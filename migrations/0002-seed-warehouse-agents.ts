@@ -19,26 +19,24 @@ export const seedWarehouseAgents: Migration = {
       const { key, name, description, allowedRoles, defaultForRoles, systemPrompt, knowledgeBase } = agent;
       const settings = { systemPrompt, ...AGENT_DEFAULTS, knowledgeBase };
       // $setOnInsert: an agent an admin has already changed is left alone.
-      await db
-        .collection('chat_agents')
-        .updateOne(
-          { key },
-          {
-            $setOnInsert: {
-              key,
-              name,
-              description,
-              allowedRoles,
-              defaultForRoles,
-              ...settings,
-              enabled: true,
-              version: 1,
-              createdAt: now,
-              updatedAt: now,
-            },
+      await db.collection('chat_agents').updateOne(
+        { key },
+        {
+          $setOnInsert: {
+            key,
+            name,
+            description,
+            allowedRoles,
+            defaultForRoles,
+            ...settings,
+            enabled: true,
+            version: 1,
+            createdAt: now,
+            updatedAt: now,
           },
-          { upsert: true },
-        );
+        },
+        { upsert: true },
+      );
       await db
         .collection('chat_agent_versions')
         .updateOne(
