@@ -5,7 +5,7 @@ import mongoose from 'mongoose';
 import { createApp } from '../src/bootstrap.js';
 import { loadAppConfig } from '../src/common/config/app-config.js';
 import { resolveMongoStore } from '../src/database/store/mongo-store.js';
-import { formatRow, runConcurrently, seededRandom, summarize } from './lib/stats.js';
+import { formatRow, runBenchmark, runConcurrently, seededRandom, summarize } from './lib/stats.js';
 
 /**
  * npm run bench:history — seeds a chat-like history, then measures, on the same store in one run:
@@ -215,7 +215,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

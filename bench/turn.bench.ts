@@ -10,7 +10,7 @@ import { OpenAiCompatibleProvider } from '../src/chat/providers/openai-compatibl
 import { PlaybookProvider } from '../src/chat/providers/playbook.provider.js';
 import { resolveMongoStore } from '../src/database/store/mongo-store.js';
 import { FakeOpenAiServer } from '../test/support/fake-openai-server.js';
-import { formatRow, runConcurrently, summarize } from './lib/stats.js';
+import { formatRow, runBenchmark, runConcurrently, summarize } from './lib/stats.js';
 
 /**
  * npm run bench:turn — the cost of our chat turn on top of the reply engine. For the playbook
@@ -146,7 +146,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
-});
+runBenchmark(main);

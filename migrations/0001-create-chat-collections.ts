@@ -1,7 +1,7 @@
-import { Db, Migration, dropIndexIfExists, ensureCollection } from '../src/database/migrations/migration.js';
+import { Db, IndexSpec, Migration, createIndexes, dropIndexes, ensureCollection } from '../src/database/migrations/migration.js';
 
 /** Each index names the query it serves; the schemas in src/ carry the same comments. */
-const INDEXES: { collection: string; key: Record<string, 1 | -1>; name: string; unique?: boolean }[] = [
+const INDEXES: IndexSpec[] = [
   // a user's conversations by creation (exports, GDPR look-ups)
   { collection: 'chat_conversations', key: { userId: 1, createdAt: -1 }, name: 'userId_createdAt' },
   // GET /conversations: one status, newest activity first, keyset on (lastActivityAt, _id)
@@ -26,13 +26,9 @@ export const createChatCollections: Migration = {
   async up(db: Db) {
     await ensureCollection(db, 'chat_conversations');
     await ensureCollection(db, 'chat_messages');
-    for (const index of INDEXES) {
-      await db.collection(index.collection).createIndex(index.key, { name: index.name, unique: index.unique ?? false });
-    }
+    await createIndexes(db, INDEXES);
   },
   async down(db: Db) {
-    for (const index of INDEXES) {
-      await dropIndexIfExists(db, index.collection, index.name);
-    }
+    await dropIndexes(db, INDEXES);
   },
 };

@@ -1,5 +1,12 @@
-import { Db, Migration, dropIndexIfExists, ensureCollection } from '../src/database/migrations/migration.js';
+import { Db, IndexSpec, Migration, createIndexes, dropIndexes, ensureCollection } from '../src/database/migrations/migration.js';
 import { DEFAULT_AGENTS } from './data/warehouse-agents.js';
+
+const INDEXES: IndexSpec[] = [
+  // agents are addressed by key
+  { collection: 'chat_agents', key: { key: 1 }, name: 'key', unique: true },
+  // one snapshot per agent version, looked up when tracing an answer
+  { collection: 'chat_agent_versions', key: { agentKey: 1, version: 1 }, name: 'agentKey_version', unique: true },
+];
 
 const AGENT_DEFAULTS = { provider: 'playbook', model: null, temperature: 0.2, maxTokens: 512, contextTokens: 8192 } as const;
 
@@ -9,10 +16,7 @@ export const seedWarehouseAgents: Migration = {
   async up(db: Db) {
     await ensureCollection(db, 'chat_agents');
     await ensureCollection(db, 'chat_agent_versions');
-    // agents are addressed by key
-    await db.collection('chat_agents').createIndex({ key: 1 }, { name: 'key', unique: true });
-    // one snapshot per agent version, looked up when tracing an answer
-    await db.collection('chat_agent_versions').createIndex({ agentKey: 1, version: 1 }, { name: 'agentKey_version', unique: true });
+    await createIndexes(db, INDEXES);
 
     const now = new Date();
     for (const agent of DEFAULT_AGENTS) {
@@ -49,7 +53,6 @@ export const seedWarehouseAgents: Migration = {
   async down(db: Db) {
     const keys = DEFAULT_AGENTS.map((agent) => agent.key);
     await db.collection('chat_agents').deleteMany({ key: { $in: keys }, version: 1 });
-    await dropIndexIfExists(db, 'chat_agent_versions', 'agentKey_version');
-    await dropIndexIfExists(db, 'chat_agents', 'key');
+    await dropIndexes(db, INDEXES);
   },
 };

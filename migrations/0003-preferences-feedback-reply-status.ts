@@ -1,6 +1,6 @@
-import { Db, Migration, dropIndexIfExists, ensureCollection } from '../src/database/migrations/migration.js';
+import { Db, IndexSpec, Migration, createIndexes, dropIndexes, ensureCollection } from '../src/database/migrations/migration.js';
 
-const INDEXES: { collection: string; key: Record<string, 1 | -1>; name: string; unique?: boolean }[] = [
+const INDEXES: IndexSpec[] = [
   // one preferences document per user
   { collection: 'chat_user_preferences', key: { userId: 1 }, name: 'userId', unique: true },
   // one rating per user per message
@@ -17,13 +17,9 @@ export const preferencesFeedbackReplyStatus: Migration = {
   async up(db: Db) {
     await ensureCollection(db, 'chat_user_preferences');
     await ensureCollection(db, 'chat_message_feedback');
-    for (const index of INDEXES) {
-      await db.collection(index.collection).createIndex(index.key, { name: index.name, unique: index.unique ?? false });
-    }
+    await createIndexes(db, INDEXES);
   },
   async down(db: Db) {
-    for (const index of INDEXES) {
-      await dropIndexIfExists(db, index.collection, index.name);
-    }
+    await dropIndexes(db, INDEXES);
   },
 };

@@ -52,3 +52,11 @@ export function formatRow(name: string, summary: LatencySummary): string {
   const f = (value: number) => value.toFixed(2).padStart(8);
   return `${name.padEnd(28)} n=${String(summary.count).padStart(6)}  p50=${f(summary.p50)} ms  p95=${f(summary.p95)} ms  p99=${f(summary.p99)} ms`;
 }
+
+/** Runs a benchmark's main function; a failure prints its stack and exits non-zero. */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -34,3 +34,24 @@ export async function dropIndexIfExists(db: Db, collection: string, name: string
     if (code !== 27 && code !== 26) throw error;
   }
 }
+
+/** An index a migration owns; `name` is what `down` drops it by. */
+export interface IndexSpec {
+  collection: string;
+  key: Record<string, 1 | -1>;
+  name: string;
+  unique?: boolean;
+}
+
+/** Creates each index; creating one that already exists with the same definition is a no-op. */
+export async function createIndexes(db: Db, indexes: readonly IndexSpec[]): Promise<void> {
+  for (const index of indexes) {
+    await db.collection(index.collection).createIndex(index.key, { name: index.name, unique: index.unique ?? false });
+  }
+}
+
+export async function dropIndexes(db: Db, indexes: readonly IndexSpec[]): Promise<void> {
+  for (const index of indexes) {
+    await dropIndexIfExists(db, index.collection, index.name);
+  }
+}
