@@ -1,5 +1,5 @@
 import { Db, IndexSpec, Migration, createIndexes, dropIndexes, ensureCollection } from '../src/database/migrations/migration.js';
-import { DEFAULT_AGENTS } from './data/warehouse-agents.js';
+import { DEFAULT_AGENTS } from './seeds/warehouse-agents.js';
 
 const INDEXES: IndexSpec[] = [
   // agents are addressed by key

@@ -1,5 +1,5 @@
 import type { ConfigService } from '@nestjs/config';
-import { INVENTORY_ASSISTANT, PICKING_ASSISTANT, type SeedAgent } from '../../migrations/data/warehouse-agents.js';
+import { INVENTORY_ASSISTANT, PICKING_ASSISTANT, type SeedAgent } from '../../migrations/seeds/warehouse-agents.js';
 import type { AgentRuntime } from '../../src/agents/agents.service.js';
 import type { AppConfig } from '../../src/common/config/app-config.js';
 import type { GenerationEvent } from '../../src/chat/providers/chat-provider.js';
