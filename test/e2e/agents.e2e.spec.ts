@@ -98,6 +98,7 @@ describe('Agents', () => {
 
     it.each([
       ['a malformed key', { key: 'Bad Key' }],
+      ['the reserved key admin', { key: 'admin' }],
       ['an unknown provider', { provider: 'magic' }],
       ['a temperature above 2', { temperature: 3 }],
       ['a malformed role', { allowedRoles: ['Admin!'] }],

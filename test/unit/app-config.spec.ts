@@ -13,6 +13,16 @@ describe('loadAppConfig', () => {
       maxFileSizeMb: 10,
     });
     expect(config.websockets).toEqual({ enabled: true, heartbeatIntervalSeconds: 30 });
+    expect(config.llm).toEqual({
+      baseUrl: undefined,
+      apiKey: undefined,
+      model: 'gpt-4o-mini',
+      timeoutMs: 60000,
+      maxRetries: 2,
+      playbookChunkDelayMs: 20,
+    });
+    expect(config.rateLimit).toEqual({ messagesPerMinute: 30 });
+    expect(loadAppConfig({ LLM_BASE_URL: 'http://localhost:11434/v1/' }).llm.baseUrl).toBe('http://localhost:11434/v1');
     expect(config.compliance).toEqual({ enableDataRetention: true, enableChatExport: true, anonymizationEnabled: false });
     expect(config.mongo).toEqual({ uri: undefined, dbName: 'wms_chat', dataDir: './data', runMigrationsOnBoot: true });
   });
@@ -58,6 +68,9 @@ describe('loadAppConfig', () => {
     ['NODE_ENV', 'staging', /NODE_ENV: must be one of development, production, test/],
     ['JWT_SECRET', 'short', /JWT_SECRET: must be at least 32 characters long/],
     ['JWT_PUBLIC_KEY', 'not a key', /JWT_PUBLIC_KEY: must be a PEM-encoded RSA public key/],
+    ['LLM_BASE_URL', 'ftp://models.example', /LLM_BASE_URL: must be an http\(s\) URL/],
+    ['LLM_TIMEOUT_MS', '5', /LLM_TIMEOUT_MS: must be a whole number from 100/],
+    ['CHAT_RATE_LIMIT_PER_MINUTE', '0', /CHAT_RATE_LIMIT_PER_MINUTE: must be a whole number/],
   ])('refuses %s=%s, naming the variable', (name, value, message) => {
     expect(() => loadAppConfig({ [name]: value })).toThrow(message);
   });

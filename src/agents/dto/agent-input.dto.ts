@@ -20,7 +20,8 @@ import {
 import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
 import { AGENT_PROVIDERS, type AgentProvider } from '../schemas/agent.schema.js';
 
-export const AGENT_KEY_PATTERN = /^[a-z0-9][a-z0-9-]{1,63}$/;
+/** `admin` is taken by the route that lists every agent. */
+export const AGENT_KEY_PATTERN = /^(?!admin$)[a-z0-9][a-z0-9-]{1,63}$/;
 
 export class KnowledgeEntryInput {
   @ApiProperty({ example: 'pick-22' })
