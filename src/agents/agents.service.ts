@@ -65,10 +65,8 @@ export class AgentsService {
   async update(key: string, dto: UpdateAgentDto): Promise<AgentDto> {
     const current = await this.require(key);
     const { knowledgeBase, ...rest } = dto;
-    const changes: AgentChanges = {
-      ...rest,
-      ...(knowledgeBase ? { knowledgeBase: knowledgeBase.map((entry) => ({ ...entry, tags: entry.tags ?? [] })) } : {}),
-    };
+    const changes: AgentChanges = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
+    if (knowledgeBase) changes.knowledgeBase = knowledgeBase.map((entry) => ({ ...entry, tags: entry.tags ?? [] }));
     if (Object.keys(changes).length === 0) {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Nothing to update', []);
     }

@@ -1,6 +1,6 @@
-import { Body, Controller, Get, HttpStatus, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpStatus, Param, Post, Res } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
@@ -67,7 +67,6 @@ export class ChatController {
   async stream(
     @CurrentUser() user: AuthenticatedUser,
     @Param() { id, messageId }: ConversationMessageParams,
-    @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     let open = false;
@@ -96,8 +95,8 @@ export class ChatController {
       clearInterval(heartbeat);
       stop();
     };
-    request.on('close', close);
-    response.on('finish', close);
+    // 'close' on the response: the reply ended, or the client went away.
+    response.on('close', close);
   }
 }
 

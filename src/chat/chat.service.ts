@@ -177,6 +177,8 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
     const reply: InFlightReply = { text: '', nextIndex: 0, followers: new Set(), controller };
     this.inFlight.set(pending.id, reply);
     const abortOnClientGone = () => controller.abort();
+    // The client may have left while this reply waited in the conversation's queue.
+    if (clientGone?.aborted) controller.abort();
     clientGone?.addEventListener('abort', abortOnClientGone, { once: true });
     const started = Date.now();
     let firstTokenAt: number | null = null;

@@ -109,6 +109,11 @@ describe('Agents', () => {
       expect(response.body.code).toBe('VALIDATION_FAILED');
     });
 
+    it('refuses an empty change with 400', async () => {
+      const response = await t.http().patch(`${AGENTS}/picking-assistant`).set(admin()).send({}).expect(400);
+      expect(response.body.code).toBe('VALIDATION_FAILED');
+    });
+
     it('refuses to change the key, and answers 404 for an unknown agent', async () => {
       await t.http().patch(`${AGENTS}/picking-assistant`).set(admin()).send({ key: 'renamed' }).expect(400);
       await t.http().patch(`${AGENTS}/no-such-agent`).set(admin()).send({ name: 'x' }).expect(404);

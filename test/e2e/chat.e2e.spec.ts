@@ -230,11 +230,15 @@ describe('The chat turn', () => {
         headers: { ...t.auth('leaver'), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       });
       req.on('error', () => undefined);
+      llm.requests.length = 0;
       req.end(body);
-      await sleep(450);
+      // Leave once the model has started answering.
+      for (let i = 0; i < 100 && llm.requests.length === 0; i += 1) await sleep(20);
+      await sleep(350);
       req.destroy();
-      await sleep(300);
-      expect(llm.requests.at(-1)!.aborted).toBe(true);
+      for (let i = 0; i < 50 && !llm.requests[0]!.aborted; i += 1) await sleep(20);
+      expect(llm.requests[0]!.aborted).toBe(true);
+      await sleep(100);
       const history = await t.http().get(messagesOf(id)).set(t.auth('leaver')).expect(200);
       expect(history.body.items[1]).toMatchObject({
         status: 'failed',
