@@ -17,6 +17,7 @@ import { AgentsModule } from './agents/agents.module.js';
 import { ChatModule } from './chat/chat.module.js';
 import { FeedbackModule } from './feedback/feedback.module.js';
 import { PreferencesModule } from './preferences/preferences.module.js';
+import { RealtimeModule } from './realtime/realtime.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -48,6 +49,7 @@ export class AppModule {
         PreferencesModule,
         ChatModule,
         FeedbackModule,
+        ...(options.config.websockets.enabled ? [RealtimeModule] : []),
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };

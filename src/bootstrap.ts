@@ -5,6 +5,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module.js';
 import { createValidationPipe } from './common/validation/validation.pipe.js';
+import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 
 export const API_DOCS_PATH = 'api/docs';
 
@@ -27,6 +28,11 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   app.useGlobalPipes(createValidationPipe());
   if (options.config.http.corsOrigins.length > 0) {
     app.enableCors({ origin: options.config.http.corsOrigins, exposedHeaders: ['x-request-id'] });
+  }
+  if (options.config.websockets.enabled) {
+    const adapter = new RealtimeIoAdapter(app, options.config);
+    await adapter.connectRedis();
+    app.useWebSocketAdapter(adapter);
   }
   setUpApiDocs(app);
   return app;

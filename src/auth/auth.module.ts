@@ -4,10 +4,12 @@ import { PassportModule } from '@nestjs/passport';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { RolesGuard } from './roles.guard.js';
+import { TokenVerifier } from './token-verifier.js';
 
 @Module({
   imports: [PassportModule],
   // Guards run in this order: the token first, then the roles it carries.
-  providers: [JwtStrategy, { provide: APP_GUARD, useClass: JwtAuthGuard }, { provide: APP_GUARD, useClass: RolesGuard }],
+  providers: [JwtStrategy, TokenVerifier, { provide: APP_GUARD, useClass: JwtAuthGuard }, { provide: APP_GUARD, useClass: RolesGuard }],
+  exports: [TokenVerifier],
 })
 export class AuthModule {}

@@ -11,6 +11,7 @@ export class RolesGuard implements CanActivate {
   constructor(private readonly reflector: Reflector) {}
 
   canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return true;
     const required = this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, [context.getHandler(), context.getClass()]);
     if (!required || required.length === 0) return true;
     const user = context.switchToHttp().getRequest<Request>().user as AuthenticatedUser | undefined;

@@ -15,6 +15,6 @@ import { ProviderRegistry } from './providers/provider-registry.js';
   imports: [ConversationsModule, MessagesModule, AgentsModule, PreferencesModule],
   controllers: [ChatController],
   providers: [ChatService, ContextBuilder, PlaybookProvider, OpenAiCompatibleProvider, ProviderRegistry, RateLimiter],
-  exports: [PlaybookProvider, OpenAiCompatibleProvider],
+  exports: [ChatService],
 })
 export class ChatModule {}

@@ -89,10 +89,9 @@ export class ConversationsService {
     }
     const record = await this.conversations.updateVisible(ownerId, new Types.ObjectId(id), dto, new Date());
     if (!record) throw notFound();
-    if (dto.status !== undefined) {
-      this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: record.status });
-    }
-    return toConversationDto(record);
+    const conversation = toConversationDto(record);
+    this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: record.status, conversation });
+    return conversation;
   }
 
   /** Archives (soft delete), or with `permanent` marks deleted and hides it from every listing. */
@@ -103,7 +102,12 @@ export class ConversationsService {
       ? await this.conversations.markDeleted(ownerId, objectId, now)
       : await this.conversations.updateVisible(ownerId, objectId, { status: 'archived' }, now);
     if (!record) throw notFound();
-    this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: record.status });
+    this.events.publish(DomainEvent.ConversationUpdated, {
+      userId: ownerId,
+      conversationId: id,
+      status: record.status,
+      conversation: toConversationDto(record),
+    });
   }
 
   /** Bulk status change for admin and retention jobs; returns how many conversations changed. */
@@ -124,7 +128,14 @@ export class ConversationsService {
 
   async setTitleIfUntitled(ownerId: string, id: string, title: string): Promise<void> {
     if (await this.conversations.setTitleIfUntitled(ownerId, new Types.ObjectId(id), title)) {
-      this.events.publish(DomainEvent.ConversationUpdated, { userId: ownerId, conversationId: id, status: 'active' });
+      const record = await this.conversations.findVisible(ownerId, new Types.ObjectId(id));
+      if (record)
+        this.events.publish(DomainEvent.ConversationUpdated, {
+          userId: ownerId,
+          conversationId: id,
+          status: record.status,
+          conversation: toConversationDto(record),
+        });
     }
   }
 

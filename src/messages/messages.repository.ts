@@ -102,6 +102,15 @@ export class MessagesRepository {
       .exec();
   }
 
+  afterSeq(ownerId: string, conversationId: Types.ObjectId, afterSeq: number, limit: number): Promise<MessageRecord[]> {
+    return this.model
+      .find({ conversationId, userId: ownerId, seq: trusted({ $gt: afterSeq }) })
+      .sort({ seq: 1 })
+      .limit(limit)
+      .lean<MessageRecord[]>()
+      .exec();
+  }
+
   /** Completed messages with afterSeq < seq <= throughSeq, oldest first (for the rolling summary). */
   completedBetween(ownerId: string, conversationId: Types.ObjectId, afterSeq: number, throughSeq: number): Promise<MessageRecord[]> {
     return this.model

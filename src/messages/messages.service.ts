@@ -100,16 +100,18 @@ export class MessagesService {
       throw error;
     }
 
-    for (const record of records) {
+    const messages = records.map(toMessageDto);
+    for (const message of messages) {
       this.events.publish(DomainEvent.MessageCreated, {
         userId: ownerId,
         conversationId,
-        messageId: record._id.toHexString(),
-        seq: record.seq,
-        type: record.type,
+        messageId: message.id,
+        seq: message.seq,
+        type: message.type,
+        message,
       });
     }
-    return records.map(toMessageDto);
+    return messages;
   }
 
   /**
@@ -133,6 +135,11 @@ export class MessagesService {
     const record = await this.messages.findOne(ownerId, new Types.ObjectId(conversationId), new Types.ObjectId(messageId));
     if (!record) throw messageNotFound();
     return toMessageDto(record);
+  }
+
+  /** Messages with a seq above `afterSeq`, in order: what a client that saw `afterSeq` missed. */
+  async missedSince(ownerId: string, conversationId: string, afterSeq: number, limit: number): Promise<MessageDto[]> {
+    return (await this.messages.afterSeq(ownerId, new Types.ObjectId(conversationId), afterSeq, limit)).map(toMessageDto);
   }
 
   async getById(ownerId: string, messageId: string): Promise<MessageDto> {

@@ -12,7 +12,8 @@ describe('loadAppConfig', () => {
       enableFileUploads: true,
       maxFileSizeMb: 10,
     });
-    expect(config.websockets).toEqual({ enabled: true, heartbeatIntervalSeconds: 30 });
+    expect(config.websockets).toEqual({ enabled: true, heartbeatIntervalSeconds: 30, maxConnectionsPerUser: 20, eventsPerMinute: 600 });
+    expect(config.redisUrl).toBeUndefined();
     expect(config.llm).toEqual({
       baseUrl: undefined,
       apiKey: undefined,
@@ -68,6 +69,7 @@ describe('loadAppConfig', () => {
     ['NODE_ENV', 'staging', /NODE_ENV: must be one of development, production, test/],
     ['JWT_SECRET', 'short', /JWT_SECRET: must be at least 32 characters long/],
     ['JWT_PUBLIC_KEY', 'not a key', /JWT_PUBLIC_KEY: must be a PEM-encoded RSA public key/],
+    ['REDIS_URL', 'localhost:6379', /REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/],
     ['LLM_BASE_URL', 'ftp://models.example', /LLM_BASE_URL: must be an http\(s\) URL/],
     ['LLM_TIMEOUT_MS', '5', /LLM_TIMEOUT_MS: must be a whole number from 100/],
     ['CHAT_RATE_LIMIT_PER_MINUTE', '0', /CHAT_RATE_LIMIT_PER_MINUTE: must be a whole number/],

@@ -47,7 +47,12 @@ export interface AppConfig {
   websockets: {
     enabled: boolean;
     heartbeatIntervalSeconds: number;
+    maxConnectionsPerUser: number;
+    /** Events a socket may send per minute before its events are refused. */
+    eventsPerMinute: number;
   };
+  /** Redis for cross-instance realtime traffic (Socket.IO adapter); unset: single instance. */
+  redisUrl?: string;
   compliance: {
     enableDataRetention: boolean;
     enableChatExport: boolean;
@@ -128,7 +133,10 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
     websockets: {
       enabled: reader.boolean('ENABLE_WEBSOCKETS', true),
       heartbeatIntervalSeconds: reader.integer('WEBSOCKET_HEARTBEAT_INTERVAL', 30, 1, 3600),
+      maxConnectionsPerUser: reader.integer('WEBSOCKET_MAX_CONNECTIONS_PER_USER', 20, 1, 10_000),
+      eventsPerMinute: reader.integer('WEBSOCKET_EVENTS_PER_MINUTE', 600, 1, 1_000_000),
     },
+    redisUrl: reader.redisUrl('REDIS_URL'),
     compliance: {
       enableDataRetention: reader.boolean('ENABLE_DATA_RETENTION', true),
       enableChatExport: reader.boolean('ENABLE_CHAT_EXPORT', true),
@@ -256,6 +264,15 @@ class EnvReader {
     if (!/^[A-Za-z0-9_-]{1,63}$/.test(value)) {
       this.problem(name, `must be a database name of letters, digits, _ or - (got "${value}")`);
       return DEFAULT_DATABASE_NAME;
+    }
+    return value;
+  }
+
+  redisUrl(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value !== undefined && !/^rediss?:\/\/[^\s]+$/.test(value)) {
+      this.problem(name, `must be a redis:// or rediss:// URL (got "${value}")`);
+      return undefined;
     }
     return value;
   }

@@ -15,6 +15,8 @@ export interface ConversationEventPayload {
   userId: string;
   conversationId: string;
   status: string;
+  /** The conversation as the REST API returns it, when the producer has it. */
+  conversation?: unknown;
 }
 
 export interface MessageCreatedPayload {
@@ -23,6 +25,8 @@ export interface MessageCreatedPayload {
   messageId: string;
   seq: number;
   type: string;
+  /** The stored message, as the REST API returns it. */
+  message: unknown;
 }
 
 export interface MessageDeltaPayload {

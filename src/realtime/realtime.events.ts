@@ -1,0 +1,62 @@
+/**
+ * The realtime protocol, in one place: every event name and its payload type. Documented for
+ * clients in README.md (Realtime). Server-to-client events carry REST shapes (MessageDto,
+ * ConversationDto) so clients parse one model.
+ */
+import type { ConversationDto } from '../conversations/dto/conversation.dto.js';
+import type { MessageDto } from '../messages/dto/message.dto.js';
+
+export const SOCKET_PATH = '/ws';
+/** `/chat` follows any of the user's conversations by joining them; `/chat/<conversationId>` follows one. */
+export const NAMESPACE_PATTERN = /^\/chat(\/[0-9a-f]{24})?$/;
+
+export const ServerEvent = {
+  MessageCreated: 'message:created',
+  MessageDelta: 'message:delta',
+  MessageCompleted: 'message:completed',
+  MessageFailed: 'message:failed',
+  ConversationUpdated: 'conversation:updated',
+  Typing: 'typing',
+  MessageRead: 'message:read',
+  Presence: 'presence',
+  Notification: 'notification',
+  SessionExpired: 'session:expired',
+} as const;
+
+export const ClientEvent = {
+  Join: 'conversation:join',
+  Leave: 'conversation:leave',
+  Send: 'message:send',
+  TypingStart: 'typing:start',
+  TypingStop: 'typing:stop',
+  Read: 'message:read',
+} as const;
+
+export interface ServerToClientEvents {
+  [ServerEvent.MessageCreated]: (payload: { conversationId: string; message: MessageDto; replayed?: boolean }) => void;
+  [ServerEvent.MessageDelta]: (payload: { conversationId: string; messageId: string; index: number; text: string }) => void;
+  [ServerEvent.MessageCompleted]: (payload: { conversationId: string; message: MessageDto }) => void;
+  [ServerEvent.MessageFailed]: (payload: { conversationId: string; message: MessageDto }) => void;
+  [ServerEvent.ConversationUpdated]: (payload: { conversationId: string; conversation: ConversationDto }) => void;
+  [ServerEvent.Typing]: (payload: { conversationId: string; actor: 'user' | 'assistant'; state: 'start' | 'stop' }) => void;
+  [ServerEvent.MessageRead]: (payload: { conversationId: string; messageId: string; at: string }) => void;
+  [ServerEvent.Presence]: (payload: { socketId: string; state: 'online' | 'offline' }) => void;
+  [ServerEvent.Notification]: (payload: { type: 'reply.completed'; conversationId: string; messageId: string }) => void;
+  [ServerEvent.SessionExpired]: (payload: { message: string }) => void;
+}
+
+/** Every acknowledgement is one of these. */
+export type Ack<T = Record<string, unknown>> = ({ ok: true } & T) | { ok: false; error: AckError };
+
+export interface AckError {
+  statusCode: number;
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+export interface JoinPayload {
+  conversationId: string;
+  /** The last `seq` (number) or message id (string) the client saw: missed messages are sent first. */
+  since?: number | string;
+}

@@ -1,0 +1,203 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { OnEvent } from '@nestjs/event-emitter';
+import type { Namespace, Socket } from 'socket.io';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import type { AppConfig } from '../common/config/app-config.js';
+import {
+  DomainEvent,
+  type ConversationEventPayload,
+  type MessageCreatedPayload,
+  type MessageDeltaPayload,
+  type MessageFinishedPayload,
+} from '../common/events/domain-events.js';
+import type { MessageDto } from '../messages/dto/message.dto.js';
+import { PreferencesService } from '../preferences/preferences.service.js';
+import { ServerEvent } from './realtime.events.js';
+
+export interface FollowState {
+  /** Highest message seq delivered; message:created at or below it is a duplicate. */
+  lastSeq: number;
+  /** While missed messages are replayed, live events wait here. */
+  replaying: boolean;
+  buffered: [string, unknown][];
+}
+
+export interface SocketState {
+  user: AuthenticatedUser;
+  expiresAt: Date | null;
+  expiryTimer?: NodeJS.Timeout;
+  following: Map<string, FollowState>;
+  typingSentAt: Map<string, number>;
+  typingTimers: Map<string, NodeJS.Timeout>;
+}
+
+/** One delivery, as it travels between instances. */
+interface Envelope {
+  userId: string;
+  /** Conversation events go to the sockets following it; user events to all the user's sockets. */
+  conversationId?: string;
+  event: string;
+  payload: unknown;
+  /** The socket that caused it (typing, read): it does not get its own event back. */
+  exceptSocketId?: string;
+  /** Only to the user's sockets that do not follow conversationId (notifications). */
+  onlyNotFollowing?: boolean;
+}
+
+const RELAY_NAMESPACE = '/_relay';
+const RELAY_EVENT = 'relay';
+
+/**
+ * Turns domain events into socket events. Each instance delivers to its own sockets; with Redis,
+ * every delivery is also handed to the other instances through the Socket.IO Redis adapter
+ * (serverSideEmit), which deliver it to theirs. Per-socket state makes replay and live traffic
+ * meet without duplicates or gaps.
+ */
+@Injectable()
+export class RealtimeHub {
+  private readonly logger = new Logger('Realtime');
+  private parent?: Namespace;
+  private relay?: Namespace;
+
+  constructor(
+    private readonly preferences: PreferencesService,
+    private readonly config: ConfigService<AppConfig, true>,
+  ) {}
+
+  attach(parent: Namespace): void {
+    this.parent = parent;
+    if (this.config.get('redisUrl', { infer: true })) {
+      this.relay = parent.server.of(RELAY_NAMESPACE);
+      this.relay.use((_socket, next) => next(new Error('Not a client namespace')));
+      this.relay.on(RELAY_EVENT, (envelope: Envelope) => this.deliverLocally(envelope));
+    }
+  }
+
+  @OnEvent(DomainEvent.MessageCreated)
+  onMessageCreated(event: MessageCreatedPayload): void {
+    const message = event.message as MessageDto;
+    this.dispatch({
+      userId: event.userId,
+      conversationId: event.conversationId,
+      event: ServerEvent.MessageCreated,
+      payload: { conversationId: event.conversationId, message },
+    });
+    if (message.type === 'assistant' && message.status === 'pending') {
+      this.typing(event.userId, event.conversationId, 'assistant', 'start');
+    }
+  }
+
+  @OnEvent(DomainEvent.MessageDelta)
+  onMessageDelta(event: MessageDeltaPayload): void {
+    const { conversationId, messageId, index, text } = event;
+    this.dispatch({
+      userId: event.userId,
+      conversationId,
+      event: ServerEvent.MessageDelta,
+      payload: { conversationId, messageId, index, text },
+    });
+  }
+
+  @OnEvent(DomainEvent.MessageCompleted)
+  async onMessageCompleted(event: MessageFinishedPayload): Promise<void> {
+    this.finish(event, ServerEvent.MessageCompleted);
+    try {
+      const preferences = await this.preferences.get(event.userId);
+      if (!preferences.notifications.replyCompleted) return;
+      this.dispatch({
+        userId: event.userId,
+        conversationId: event.conversationId,
+        event: ServerEvent.Notification,
+        payload: { type: 'reply.completed', conversationId: event.conversationId, messageId: event.messageId },
+        onlyNotFollowing: true,
+      });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'Reply notification failed');
+    }
+  }
+
+  @OnEvent(DomainEvent.MessageFailed)
+  onMessageFailed(event: MessageFinishedPayload): void {
+    this.finish(event, ServerEvent.MessageFailed);
+  }
+
+  @OnEvent(DomainEvent.ConversationUpdated)
+  onConversationUpdated(event: ConversationEventPayload): void {
+    if (!event.conversation) return;
+    this.dispatch({
+      userId: event.userId,
+      event: ServerEvent.ConversationUpdated,
+      payload: { conversationId: event.conversationId, conversation: event.conversation },
+    });
+  }
+
+  typing(userId: string, conversationId: string, actor: 'user' | 'assistant', state: 'start' | 'stop', exceptSocketId?: string): void {
+    this.dispatch({ userId, conversationId, event: ServerEvent.Typing, payload: { conversationId, actor, state }, exceptSocketId });
+  }
+
+  read(userId: string, conversationId: string, messageId: string, exceptSocketId: string): void {
+    this.dispatch({
+      userId,
+      conversationId,
+      event: ServerEvent.MessageRead,
+      payload: { conversationId, messageId, at: new Date().toISOString() },
+      exceptSocketId,
+    });
+  }
+
+  presence(userId: string, socketId: string, state: 'online' | 'offline'): void {
+    this.dispatch({ userId, event: ServerEvent.Presence, payload: { socketId, state }, exceptSocketId: socketId });
+  }
+
+  /** Sends one conversation event to one socket, respecting its replay state and the seq it has seen. */
+  deliverTo(socket: Socket, conversationId: string, event: string, payload: unknown): void {
+    const follow = (socket.data as SocketState).following.get(conversationId);
+    if (!follow) return;
+    if (follow.replaying) {
+      follow.buffered.push([event, payload]);
+      return;
+    }
+    if (event === ServerEvent.MessageCreated) {
+      const seq = (payload as { message: MessageDto }).message.seq;
+      if (seq <= follow.lastSeq) return;
+      follow.lastSeq = seq;
+    }
+    socket.emit(event, payload);
+  }
+
+  private finish(event: MessageFinishedPayload, name: string): void {
+    this.dispatch({
+      userId: event.userId,
+      conversationId: event.conversationId,
+      event: name,
+      payload: { conversationId: event.conversationId, message: event.message },
+    });
+    this.typing(event.userId, event.conversationId, 'assistant', 'stop');
+  }
+
+  private dispatch(envelope: Envelope): void {
+    this.deliverLocally(envelope);
+    this.relay?.serverSideEmit(RELAY_EVENT, envelope);
+  }
+
+  private deliverLocally(envelope: Envelope): void {
+    if (!this.parent) return;
+    const children = (this.parent as unknown as { children: Set<Namespace> }).children;
+    for (const namespace of children) {
+      for (const socketId of namespace.adapter.rooms.get(`user:${envelope.userId}`) ?? []) {
+        if (socketId === envelope.exceptSocketId) continue;
+        const socket = namespace.sockets.get(socketId);
+        if (!socket) continue;
+        const follows = envelope.conversationId !== undefined && (socket.data as SocketState).following.has(envelope.conversationId);
+        if (envelope.onlyNotFollowing) {
+          if (!follows) socket.emit(envelope.event, envelope.payload);
+        } else if (envelope.conversationId === undefined) {
+          socket.emit(envelope.event, envelope.payload);
+        } else if (follows) {
+          this.deliverTo(socket, envelope.conversationId, envelope.event, envelope.payload);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { io, type Socket } from 'socket.io-client';
+
+const recorded = new WeakMap<Socket, [string, unknown][]>();
+
+/** A socket.io-client connection to the app under test; resolves once connected or rejects with the connect_error message. */
+export function connectSocket(
+  port: number,
+  namespace: string,
+  auth: Record<string, unknown>,
+  extra: { headers?: Record<string, string>; query?: Record<string, string> } = {},
+): Promise<Socket> {
+  const socket = io(`http://127.0.0.1:${port}${namespace}`, {
+    path: '/ws',
+    transports: ['websocket'],
+    auth,
+    extraHeaders: extra.headers,
+    query: extra.query,
+    reconnection: false,
+    forceNew: true,
+  });
+  // Record from the first packet: events sent right after the handshake (a replay) can arrive
+  // before the caller gets the socket.
+  const events: [string, unknown][] = [];
+  socket.onAny((event: string, payload: unknown) => events.push([event, payload]));
+  recorded.set(socket, events);
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('connect_error', (error) => {
+      socket.close();
+      reject(error);
+    });
+  });
+}
+
+/** Collects every event a socket receives, in order. */
+export function recorder(socket: Socket): {
+  events: [string, unknown][];
+  waitFor(predicate: (events: [string, unknown][]) => boolean, timeoutMs?: number): Promise<void>;
+} {
+  const events: [string, unknown][] = [];
+  socket.onAny((event: string, payload: unknown) => events.push([event, payload]));
+  return {
+    events,
+    waitFor: async (predicate, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!predicate(events)) {
+        if (Date.now() > deadline) throw new Error(`timed out; events so far: ${JSON.stringify(events.map(([name]) => name))}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+  };
+}
+
+export function emitWithAck<T = Record<string, unknown>>(socket: Socket, event: string, payload: unknown): Promise<T> {
+  return socket.timeout(5000).emitWithAck(event, payload) as Promise<T>;
+}
