@@ -22,7 +22,7 @@ import { SendMessageDto } from '../chat/dto/chat.dto.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessagesService } from '../messages/messages.service.js';
 import { Ack, AckError, ClientEvent, JoinPayload, NAMESPACE_PATTERN, ServerEvent } from './realtime.events.js';
-import { RealtimeHub, SocketState } from './realtime.hub.js';
+import { FollowState, RealtimeHub, SocketState } from './realtime.hub.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
 const TYPING_THROTTLE_MS = 1000;
@@ -39,7 +39,6 @@ const MAX_REPLAY = 1000;
 export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger('Realtime');
   private readonly settings: AppConfig['websockets'];
-  private readonly connectionsPerUser = new Map<string, number>();
 
   @WebSocketServer()
   server!: Namespace;
@@ -68,8 +67,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
 
   async handleConnection(socket: Socket): Promise<void> {
     const state = this.state(socket);
-    this.connectionsPerUser.set(state.user.id, (this.connectionsPerUser.get(state.user.id) ?? 0) + 1);
-    await socket.join(`user:${state.user.id}`);
+    this.hub.register(socket);
     if (state.expiresAt) {
       const remaining = state.expiresAt.getTime() - Date.now();
       state.expiryTimer = setTimeout(
@@ -83,8 +81,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     this.hub.presence(state.user.id, socket.id, 'online');
     const conversationId = conversationOfNamespace(socket);
     if (conversationId) {
-      const since = (socket.handshake.auth as { since?: unknown } | undefined)?.since;
-      await this.follow(socket, conversationId, since);
+      await this.follow(socket, conversationId, state.initialAfterSeq ?? null);
     }
   }
 
@@ -93,9 +90,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     if (!state.user) return;
     clearTimeout(state.expiryTimer);
     for (const timer of state.typingTimers?.values() ?? []) clearTimeout(timer);
-    const count = (this.connectionsPerUser.get(state.user.id) ?? 1) - 1;
-    if (count <= 0) this.connectionsPerUser.delete(state.user.id);
-    else this.connectionsPerUser.set(state.user.id, count);
+    this.hub.unregister(socket);
     this.hub.presence(state.user.id, socket.id, 'offline');
   }
 
@@ -119,15 +114,14 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
       if (conversationOfNamespace(socket) === id)
         throw ackError(400, ErrorCode.VALIDATION_FAILED, 'This connection follows only this conversation; disconnect instead');
       this.state(socket).following.delete(id);
-      await socket.leave(`conversation:${id}`);
-      return { conversationId: id };
+      return Promise.resolve({ conversationId: id });
     });
   }
 
   @SubscribeMessage(ClientEvent.Send)
   async send(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack<Record<string, unknown>>> {
     return this.guarded(socket, async () => {
-      const { conversationId, ...body } = (isObject(payload) ? payload : {});
+      const { conversationId, ...body } = isObject(payload) ? payload : {};
       const id = requireConversationId(conversationId ?? conversationOfNamespace(socket));
       const dto = plainToInstance(SendMessageDto, { stream: true, ...body });
       const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true });
@@ -191,7 +185,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
       typeof fromAuth === 'string' ? fromAuth : typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
     if (!token) throw new Error('Missing bearer token: send auth.token or an Authorization header');
     const { user, expiresAt } = this.tokens.verify(token);
-    if ((this.connectionsPerUser.get(user.id) ?? 0) >= this.settings.maxConnectionsPerUser) {
+    if (this.hub.connectionCount(user.id) >= this.settings.maxConnectionsPerUser) {
       throw new Error(`Too many connections: at most ${this.settings.maxConnectionsPerUser} per user`);
     }
     const conversationId = conversationOfNamespace(socket);
@@ -200,26 +194,29 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
         throw new Error('Conversation not found');
       });
     }
-    const state: SocketState = { user, expiresAt, following: new Map(), typingSentAt: new Map(), typingTimers: new Map() };
+    const since = (socket.handshake.auth as { since?: unknown } | undefined)?.since;
+    const initialAfterSeq =
+      conversationId && since !== undefined
+        ? await this.sinceToSeq(user.id, conversationId, since).catch(() => {
+            throw new Error('auth.since must be a seq number or a message id of this conversation');
+          })
+        : null;
+    const state: SocketState = { user, expiresAt, initialAfterSeq, following: new Map(), typingSentAt: new Map(), typingTimers: new Map() };
     socket.data = state;
   }
 
   /** Joins the conversation's room, then sends what the client missed since `since`, then live traffic. */
   private async follow(socket: Socket, conversationId: string, since: unknown): Promise<number> {
     const state = this.state(socket);
-    const follow = { lastSeq: Number.MAX_SAFE_INTEGER, replaying: true, buffered: [] as [string, unknown][] };
-    state.following.set(conversationId, follow);
-    await socket.join(`conversation:${conversationId}`);
     const afterSeq = await this.sinceToSeq(state.user.id, conversationId, since);
+    // Followed before the replay is read: live events from now on wait in the buffer.
+    const follow: FollowState = { delivered: new Set(), replaying: true, buffered: [] };
+    state.following.set(conversationId, follow);
     let replayed = 0;
-    if (afterSeq === null) {
-      follow.lastSeq = 0;
-    } else {
-      const missed = await this.messages.missedSince(state.user.id, conversationId, afterSeq, MAX_REPLAY);
-      follow.lastSeq = afterSeq;
-      for (const message of missed) {
+    if (afterSeq !== null) {
+      for (const message of await this.messages.missedSince(state.user.id, conversationId, afterSeq, MAX_REPLAY)) {
         socket.emit(ServerEvent.MessageCreated, { conversationId, message, replayed: true });
-        follow.lastSeq = message.seq;
+        follow.delivered.add(message.id);
         replayed += 1;
       }
     }

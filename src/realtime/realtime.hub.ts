@@ -16,8 +16,11 @@ import { PreferencesService } from '../preferences/preferences.service.js';
 import { ServerEvent } from './realtime.events.js';
 
 export interface FollowState {
-  /** Highest message seq delivered; message:created at or below it is a duplicate. */
-  lastSeq: number;
+  /**
+   * Ids of the messages already delivered since the client started following. Seq order is not
+   * commit order (two concurrent sends can commit out of order), so duplicates are told by id.
+   */
+  delivered: Set<string>;
   /** While missed messages are replayed, live events wait here. */
   replaying: boolean;
   buffered: [string, unknown][];
@@ -26,6 +29,8 @@ export interface FollowState {
 export interface SocketState {
   user: AuthenticatedUser;
   expiresAt: Date | null;
+  /** For /chat/<id>: the seq the client last saw (auth.since), validated in the handshake. */
+  initialAfterSeq: number | null;
   expiryTimer?: NodeJS.Timeout;
   following: Map<string, FollowState>;
   typingSentAt: Map<string, number>;
@@ -57,8 +62,13 @@ const RELAY_EVENT = 'relay';
 @Injectable()
 export class RealtimeHub {
   private readonly logger = new Logger('Realtime');
-  private parent?: Namespace;
   private relay?: Namespace;
+  /**
+   * This instance's connected sockets by user. Tracked here rather than read from namespaces:
+   * empty per-conversation namespaces are removed, and a socket still in its handshake can end up
+   * in a namespace that was just removed.
+   */
+  private readonly socketsByUser = new Map<string, Set<Socket>>();
 
   constructor(
     private readonly preferences: PreferencesService,
@@ -66,7 +76,6 @@ export class RealtimeHub {
   ) {}
 
   attach(parent: Namespace): void {
-    this.parent = parent;
     if (this.config.get('redisUrl', { infer: true })) {
       this.relay = parent.server.of(RELAY_NAMESPACE);
       this.relay.use((_socket, next) => next(new Error('Not a client namespace')));
@@ -132,6 +141,25 @@ export class RealtimeHub {
     });
   }
 
+  register(socket: Socket): void {
+    const userId = (socket.data as SocketState).user.id;
+    const sockets = this.socketsByUser.get(userId) ?? new Set<Socket>();
+    sockets.add(socket);
+    this.socketsByUser.set(userId, sockets);
+  }
+
+  unregister(socket: Socket): void {
+    const userId = (socket.data as SocketState).user.id;
+    const sockets = this.socketsByUser.get(userId);
+    sockets?.delete(socket);
+    if (sockets?.size === 0) this.socketsByUser.delete(userId);
+  }
+
+  /** Connections of a user on this instance. */
+  connectionCount(userId: string): number {
+    return this.socketsByUser.get(userId)?.size ?? 0;
+  }
+
   typing(userId: string, conversationId: string, actor: 'user' | 'assistant', state: 'start' | 'stop', exceptSocketId?: string): void {
     this.dispatch({ userId, conversationId, event: ServerEvent.Typing, payload: { conversationId, actor, state }, exceptSocketId });
   }
@@ -159,9 +187,9 @@ export class RealtimeHub {
       return;
     }
     if (event === ServerEvent.MessageCreated) {
-      const seq = (payload as { message: MessageDto }).message.seq;
-      if (seq <= follow.lastSeq) return;
-      follow.lastSeq = seq;
+      const { id } = (payload as { message: MessageDto }).message;
+      if (follow.delivered.has(id)) return;
+      follow.delivered.add(id);
     }
     socket.emit(event, payload);
   }
@@ -182,21 +210,15 @@ export class RealtimeHub {
   }
 
   private deliverLocally(envelope: Envelope): void {
-    if (!this.parent) return;
-    const children = (this.parent as unknown as { children: Set<Namespace> }).children;
-    for (const namespace of children) {
-      for (const socketId of namespace.adapter.rooms.get(`user:${envelope.userId}`) ?? []) {
-        if (socketId === envelope.exceptSocketId) continue;
-        const socket = namespace.sockets.get(socketId);
-        if (!socket) continue;
-        const follows = envelope.conversationId !== undefined && (socket.data as SocketState).following.has(envelope.conversationId);
-        if (envelope.onlyNotFollowing) {
-          if (!follows) socket.emit(envelope.event, envelope.payload);
-        } else if (envelope.conversationId === undefined) {
-          socket.emit(envelope.event, envelope.payload);
-        } else if (follows) {
-          this.deliverTo(socket, envelope.conversationId, envelope.event, envelope.payload);
-        }
+    for (const socket of this.socketsByUser.get(envelope.userId) ?? []) {
+      if (socket.id === envelope.exceptSocketId) continue;
+      const follows = envelope.conversationId !== undefined && (socket.data as SocketState).following.has(envelope.conversationId);
+      if (envelope.onlyNotFollowing) {
+        if (!follows) socket.emit(envelope.event, envelope.payload);
+      } else if (envelope.conversationId === undefined) {
+        socket.emit(envelope.event, envelope.payload);
+      } else if (follows) {
+        this.deliverTo(socket, envelope.conversationId, envelope.event, envelope.payload);
       }
     }
   }

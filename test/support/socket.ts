@@ -17,6 +17,7 @@ export function connectSocket(
     query: extra.query,
     reconnection: false,
     forceNew: true,
+    autoConnect: false,
   });
   // Record from the first packet: events sent right after the handshake (a replay) can arrive
   // before the caller gets the socket.
@@ -29,22 +30,23 @@ export function connectSocket(
       socket.close();
       reject(error);
     });
+    socket.connect();
   });
 }
 
-/** Collects every event a socket receives, in order. */
+/** Every event the socket received since it was opened, in order, and a way to wait for more. */
 export function recorder(socket: Socket): {
   events: [string, unknown][];
   waitFor(predicate: (events: [string, unknown][]) => boolean, timeoutMs?: number): Promise<void>;
 } {
-  const events: [string, unknown][] = [];
-  socket.onAny((event: string, payload: unknown) => events.push([event, payload]));
+  const events = recorded.get(socket);
+  if (!events) throw new Error('recorder() needs a socket opened with connectSocket()');
   return {
     events,
     waitFor: async (predicate, timeoutMs = 5000) => {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(events)) {
-        if (Date.now() > deadline) throw new Error(`timed out; events so far: ${JSON.stringify(events.map(([name]) => name))}`);
+        if (Date.now() > deadline) throw new Error(`timed out; events so far: ${JSON.stringify(events).slice(0, 3000)}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
