@@ -32,7 +32,7 @@ export interface TestApp {
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: { logDestination?: DestinationStream } = {},
+  options: { logDestination?: DestinationStream; dbName?: string } = {},
 ): Promise<TestApp> {
   const uri = process.env.TEST_MONGODB_URI;
   if (!uri) throw new Error('TEST_MONGODB_URI is not set: run the suite with npm test');
@@ -42,7 +42,7 @@ export async function startTestApp(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const dbName = `test_${randomBytes(6).toString('hex')}`;
+  const dbName = options.dbName ?? `test_${randomBytes(6).toString('hex')}`;
   const app = await createApp({ config, database: { uri, dbName }, logDestination: options.logDestination });
   await app.init();
   const connection = app.get<mongoose.Connection>(getConnectionToken());
