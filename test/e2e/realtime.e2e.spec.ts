@@ -257,3 +257,51 @@ describe('With ENABLE_WEBSOCKETS=false', () => {
     await expect(connectSocket(await t.port(), '/chat', { token: t.token('nobody') })).rejects.toThrow();
   });
 });
+
+describe('Realtime limits', () => {
+  let t: TestApp;
+  let port: number;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    t = await startTestApp({ CORS_ORIGINS: 'https://wms.example', WEBSOCKET_EVENTS_PER_MINUTE: '3' });
+    port = await t.port();
+  });
+  afterEach(() => {
+    sockets.splice(0).forEach((socket) => socket.close());
+  });
+  afterAll(() => t.close());
+
+  async function open(user: string, headers?: Record<string, string>): Promise<Socket> {
+    const socket = await connectSocket(port, '/chat', { token: t.token(user) }, { headers });
+    sockets.push(socket);
+    return socket;
+  }
+
+  it('checks a browser’s Origin against CORS_ORIGINS', async () => {
+    await open('browser', { origin: 'https://wms.example' });
+    await expect(open('browser', { origin: 'https://evil.example' })).rejects.toThrow();
+  });
+
+  it('refuses events past the per-socket rate with RATE_LIMITED acks, keeping the connection', async () => {
+    const socket = await open('flooder');
+    const acks = [];
+    for (let i = 0; i < 5; i += 1)
+      acks.push(await emitWithAck<{ ok: boolean; error?: { code: string } }>(socket, 'conversation:leave', { conversationId: 'bad' }));
+    expect(acks.slice(3).map((ack) => ack.error?.code)).toEqual(['RATE_LIMITED', 'RATE_LIMITED']);
+    expect(socket.connected).toBe(true);
+  });
+
+  it('drops a connection that sends an oversized event, and keeps serving the others', async () => {
+    const bystander = await open('bystander');
+    const big = await open('big-sender');
+    const closed = new Promise<void>((resolve) => big.once('disconnect', () => resolve()));
+    big.emit('message:send', { content: 'x'.repeat(300 * 1024) });
+    await closed;
+    expect(bystander.connected).toBe(true);
+    expect(await emitWithAck(bystander, 'conversation:leave', { conversationId: 'bad' })).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION_FAILED' },
+    });
+  });
+});
