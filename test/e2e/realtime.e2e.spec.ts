@@ -305,3 +305,41 @@ describe('Realtime limits', () => {
     });
   });
 });
+
+describe('Missed-message recovery across a server restart', () => {
+  it('replays from the store what was posted while the client’s server was down', async () => {
+    const dbName = `test_restart_${Date.now().toString(36)}`;
+    const before = await startTestApp({}, { dbName });
+    const id = (await before.http().post(CONVERSATIONS).set(before.auth('survivor')).send({}).expect(201)).body.id;
+    const seen = (
+      await before
+        .http()
+        .post(`${CONVERSATIONS}/${id}/messages`)
+        .set(before.auth('survivor'))
+        .send({ content: 'before', reply: false })
+        .expect(201)
+    ).body.userMessage;
+    const socket = await connectSocket(await before.port(), `/chat/${id}`, { token: before.token('survivor') });
+    const gone = new Promise<void>((resolve) => socket.once('disconnect', () => resolve()));
+    await before.app.close();
+    await gone;
+
+    const after = await startTestApp({}, { dbName });
+    try {
+      await after
+        .http()
+        .post(`${CONVERSATIONS}/${id}/messages`)
+        .set(after.auth('survivor'))
+        .send({ content: 'while away', reply: false })
+        .expect(201);
+      const back = await connectSocket(await after.port(), `/chat/${id}`, { token: after.token('survivor'), since: seen.seq });
+      await recorder(back).waitFor((events) => events.length > 0);
+      expect(recorder(back).events).toEqual([
+        ['message:created', expect.objectContaining({ replayed: true, message: expect.objectContaining({ content: 'while away' }) })],
+      ]);
+      back.close();
+    } finally {
+      await after.close();
+    }
+  });
+});
