@@ -1,10 +1,11 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
 import mongoose from 'mongoose';
 import { createApp } from '../src/bootstrap.js';
 import { loadAppConfig } from '../src/common/config/app-config.js';
 import { resolveMongoStore } from '../src/database/store/mongo-store.js';
+import { sendJsonOk } from './lib/http.js';
 import { formatRow, runBenchmark, runConcurrently, seededRandom, summarize } from './lib/stats.js';
 
 /**
@@ -99,6 +100,7 @@ async function seed(db: mongoose.mongo.Db): Promise<SeededConversation[]> {
       userId: conversation.userId,
       title: `Conversation ${index}`,
       role: 'warehouse_operator',
+      agentKey: 'picking-assistant',
       status: 'active',
       metadata: {},
       lastMessageAt: new Date(time),
@@ -113,33 +115,6 @@ async function seed(db: mongoose.mongo.Db): Promise<SeededConversation[]> {
   }
   await flush();
   return conversations;
-}
-
-function httpJson(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          res.statusCode && res.statusCode < 300 ? resolve(res.statusCode) : reject(new Error(`${method} ${path}: ${res.statusCode}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 async function main(): Promise<void> {
@@ -176,7 +151,7 @@ async function main(): Promise<void> {
     const driverPage = (c: SeededConversation) =>
       db.collection('chat_messages').find({ conversationId: c.id, userId: c.userId }).sort({ timestamp: 1, _id: 1 }).limit(51).toArray();
     const apiPage = (c: SeededConversation) =>
-      httpJson(agent, port, 'GET', `/api/v1/chat/conversations/${c.id.toHexString()}/messages?limit=50`, tokens.get(c.userId)!);
+      sendJsonOk(agent, port, 'GET', `/api/v1/chat/conversations/${c.id.toHexString()}/messages?limit=50`, tokens.get(c.userId)!);
 
     // Warm both paths so neither pays first-call costs inside the measurement.
     await runConcurrently(200, CONCURRENCY, async (i) => {
@@ -190,8 +165,9 @@ async function main(): Promise<void> {
     const writes = summarize(
       await runConcurrently(WRITES, CONCURRENCY, async (i) => {
         const c = conversations[i % 200]!;
-        await httpJson(agent, port, 'POST', `/api/v1/chat/conversations/${c.id.toHexString()}/messages`, tokens.get(c.userId)!, {
+        await sendJsonOk(agent, port, 'POST', `/api/v1/chat/conversations/${c.id.toHexString()}/messages`, tokens.get(c.userId)!, {
           content: chatText(12),
+          reply: false,
         });
       }),
     );

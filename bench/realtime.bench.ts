@@ -1,9 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { io, type Socket } from 'socket.io-client';
+import { sendJsonOk } from './lib/http.js';
 import { formatRow, runBenchmark, summarize } from './lib/stats.js';
 
 /**
@@ -65,28 +65,6 @@ function connect(port: number, namespace: string, auth: Record<string, unknown>)
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-function post(port: number, path: string, token: string, body: unknown): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path,
-        agent,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        res.on('end', () => ((res.statusCode ?? 500) < 300 ? resolve(text) : reject(new Error(`${res.statusCode} ${text}`))));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
 
 async function measure(name: string, sockets: Socket[], send: (i: number, sentAt: Map<string, number>) => Promise<void>): Promise<void> {
   const sentAt = new Map<string, number>();
@@ -137,7 +115,9 @@ async function main(): Promise<void> {
   }));
   const conversations: string[] = [];
   for (const user of users)
-    conversations.push((JSON.parse(await post(app.port, '/api/v1/chat/conversations', user.token, {})) as { id: string }).id);
+    conversations.push(
+      (JSON.parse(await sendJsonOk(agent, app.port, 'POST', '/api/v1/chat/conversations', user.token, {})) as { id: string }).id,
+    );
 
   const before = await app.ask<{ rss: number; heapUsed: number }>({ type: 'memory' }, 'memory');
   const appSockets: Socket[] = [];
@@ -151,7 +131,10 @@ async function main(): Promise<void> {
     const c = i % CONVERSATIONS;
     const tag = `app-${i}`;
     sentAt.set(tag, Number(process.hrtime.bigint()) / 1e6);
-    await post(app.port, `/api/v1/chat/conversations/${conversations[c]}/messages`, users[c]!.token, { content: tag, reply: false });
+    await sendJsonOk(agent, app.port, 'POST', `/api/v1/chat/conversations/${conversations[c]}/messages`, users[c]!.token, {
+      content: tag,
+      reply: false,
+    });
   });
   process.stdout.write(
     `\nidle connections: ${SOCKETS} sockets (${perConversation} per conversation) cost the app ${((after.rss - before.rss) / 1024 / 1024).toFixed(1)} MiB RSS, ` +

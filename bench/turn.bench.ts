@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConfigService } from '@nestjs/config';
 import jwt from 'jsonwebtoken';
@@ -10,6 +10,7 @@ import { OpenAiCompatibleProvider } from '../src/chat/providers/openai-compatibl
 import { PlaybookProvider } from '../src/chat/providers/playbook.provider.js';
 import { resolveMongoStore } from '../src/database/store/mongo-store.js';
 import { FakeOpenAiServer } from '../test/support/fake-openai-server.js';
+import { sendJson } from './lib/http.js';
 import { formatRow, runBenchmark, runConcurrently, summarize } from './lib/stats.js';
 
 /**
@@ -34,30 +35,6 @@ const QUESTIONS = [
   'What are the pick rate targets?',
 ];
 
-function post(agent: Agent, port: number, path: string, token: string, body: unknown): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path,
-        agent,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 async function main(): Promise<void> {
   const llm = new FakeOpenAiServer();
   const llmUrl = await llm.start();
@@ -81,7 +58,7 @@ async function main(): Promise<void> {
 
   try {
     const adminToken = jwt.sign({ sub: 'bench-admin', roles: ['admin'] }, SECRET);
-    const created = await post(http, port, '/api/v1/chat/agents', adminToken, {
+    const created = await sendJson(http, port, 'POST', '/api/v1/chat/agents', adminToken, {
       key: 'bench-llm',
       name: 'Bench LLM',
       allowedRoles: ['warehouse_operator'],
@@ -114,13 +91,13 @@ async function main(): Promise<void> {
       const token = jwt.sign({ sub: `bench-${engine.agentKey}`, roles: ['warehouse_operator'] }, SECRET);
       const conversations: string[] = [];
       for (let i = 0; i < Math.ceil((TURNS + 50) / TURNS_PER_CONVERSATION); i += 1) {
-        const response = await post(http, port, '/api/v1/chat/conversations', token, { agentKey: engine.agentKey });
+        const response = await sendJson(http, port, 'POST', '/api/v1/chat/conversations', token, { agentKey: engine.agentKey });
         conversations.push((JSON.parse(response.body) as { id: string }).id);
       }
       let next = 0;
       const turn = async (i: number) => {
         const conversation = conversations[Math.floor(next++ / TURNS_PER_CONVERSATION)]!;
-        const response = await post(http, port, `/api/v1/chat/conversations/${conversation}/messages`, token, {
+        const response = await sendJson(http, port, 'POST', `/api/v1/chat/conversations/${conversation}/messages`, token, {
           content: QUESTIONS[i % QUESTIONS.length],
         });
         if (response.status !== 201 || !response.body.includes('"status":"completed"'))

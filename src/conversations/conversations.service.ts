@@ -123,7 +123,7 @@ export class ConversationsService {
   /** What a chat turn needs to know about the conversation; 404 unless it is the owner's and visible. */
   async turnContext(ownerId: string, id: string): Promise<ConversationTurnContext> {
     const record = await this.requireVisible(ownerId, id);
-    return { agentKey: record.agentKey, title: record.title, status: record.status, summary: record.summary ?? null };
+    return { agentKey: record.agentKey ?? null, title: record.title ?? null, status: record.status, summary: record.summary ?? null };
   }
 
   async setTitleIfUntitled(ownerId: string, id: string, title: string): Promise<void> {
