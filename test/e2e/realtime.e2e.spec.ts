@@ -58,8 +58,9 @@ describe('Realtime over Socket.IO', () => {
       await expect(open('/chat', 'busy')).rejects.toThrow(/Too many connections/);
     });
 
+    // JWT expiry has one-second resolution: a 2 s token lives between 1 and 2 s.
     it('disconnects a socket when its token expires', async () => {
-      const socket = await connectSocket(port, '/chat', { token: jwt.sign({ sub: 'brief' }, TEST_JWT_SECRET, { expiresIn: 1 }) });
+      const socket = await connectSocket(port, '/chat', { token: jwt.sign({ sub: 'brief' }, TEST_JWT_SECRET, { expiresIn: 2 }) });
       sockets.push(socket);
       const log = recorder(socket);
       await new Promise<void>((resolve) => socket.once('disconnect', () => resolve()));
