@@ -1,5 +1,6 @@
 import { AgentRecord } from './agents.repository.js';
-import { AgentDto, AgentSummaryDto } from './dto/agent.dto.js';
+import { AgentDto, AgentSummaryDto, AgentVersionDto } from './dto/agent.dto.js';
+import { AgentVersion, settingsOf } from './schemas/agent.schema.js';
 
 export function toAgentSummaryDto(agent: AgentRecord): AgentSummaryDto {
   return {
@@ -26,4 +27,8 @@ export function toAgentDto(agent: AgentRecord): AgentDto {
     createdAt: agent.createdAt.toISOString(),
     updatedAt: agent.updatedAt.toISOString(),
   };
+}
+
+export function toAgentVersionDto(version: AgentVersion): AgentVersionDto {
+  return { agentKey: version.agentKey, version: version.version, ...settingsOf(version), createdAt: version.createdAt.toISOString() };
 }

@@ -6,8 +6,8 @@ import { CurrentUser } from '../auth/current-user.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
 import { AgentsService } from './agents.service.js';
-import { AgentDto, AgentSummaryDto } from './dto/agent.dto.js';
-import { AgentKeyParams, CreateAgentDto, UpdateAgentDto } from './dto/agent-input.dto.js';
+import { AgentDto, AgentSummaryDto, AgentVersionDto } from './dto/agent.dto.js';
+import { AgentKeyParams, AgentVersionParams, CreateAgentDto, UpdateAgentDto } from './dto/agent-input.dto.js';
 
 @ApiTags('agents')
 @ApiBearerAuth()
@@ -39,6 +39,17 @@ export class AgentsController {
   @ApiErrorResponses(403, 404)
   get(@Param() { key }: AgentKeyParams): Promise<AgentDto> {
     return this.agents.get(key);
+  }
+
+  @Get(':key/versions/:version')
+  @Roles(ADMIN_ROLE)
+  @ApiOperation({
+    summary: 'The exact prompt and settings of one agent version (admin): what an answer’s generation.agentVersion points at',
+  })
+  @ApiOkResponse({ type: AgentVersionDto })
+  @ApiErrorResponses(403, 404)
+  version(@Param() { key, version }: AgentVersionParams): Promise<AgentVersionDto> {
+    return this.agents.version(key, version);
   }
 
   @Post()

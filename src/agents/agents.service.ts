@@ -3,11 +3,11 @@ import { isDeepStrictEqual } from 'node:util';
 import { AuthenticatedUser, wmsRoles } from '../auth/authenticated-user.js';
 import { AppException, ForbiddenActionException, ResourceNotFoundException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
-import { toAgentDto, toAgentSummaryDto } from './agent.mapper.js';
+import { toAgentDto, toAgentSummaryDto, toAgentVersionDto } from './agent.mapper.js';
 import { AgentChanges, AgentRecord, AgentsRepository } from './agents.repository.js';
-import { AgentDto, AgentSummaryDto } from './dto/agent.dto.js';
+import { AgentDto, AgentSummaryDto, AgentVersionDto } from './dto/agent.dto.js';
 import { CreateAgentDto, UpdateAgentDto } from './dto/agent-input.dto.js';
-import { AgentSettings, AgentVersion, settingsOf } from './schemas/agent.schema.js';
+import { AgentSettings, settingsOf } from './schemas/agent.schema.js';
 
 /** The agent a conversation talks to, pinned to the version that answers. */
 export interface AgentRuntime extends AgentSettings {
@@ -143,10 +143,10 @@ export class AgentsService {
   }
 
   /** The exact settings that produced an answer. */
-  async version(key: string, version: number): Promise<AgentVersion> {
+  async version(key: string, version: number): Promise<AgentVersionDto> {
     const found = await this.agents.findVersion(key, version);
     if (!found) throw new ResourceNotFoundException(ErrorCode.AGENT_NOT_FOUND, `Agent ${key} has no version ${version}`);
-    return found;
+    return toAgentVersionDto(found);
   }
 
   private async defaultFor(role: string): Promise<AgentRecord> {

@@ -13,7 +13,7 @@ import {
 } from '../common/events/domain-events.js';
 import type { MessageDto } from '../messages/dto/message.dto.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
-import { ServerEvent } from './realtime.events.js';
+import { ServerEvent, type ServerToClientEvents } from './realtime.events.js';
 
 export interface FollowState {
   /**
@@ -23,7 +23,7 @@ export interface FollowState {
   delivered: Set<string>;
   /** While missed messages are replayed, live events wait here. */
   replaying: boolean;
-  buffered: [string, unknown][];
+  buffered: [keyof ServerToClientEvents, unknown][];
 }
 
 export interface SocketState {
@@ -42,7 +42,7 @@ interface Envelope {
   userId: string;
   /** Conversation events go to the sockets following it; user events to all the user's sockets. */
   conversationId?: string;
-  event: string;
+  event: keyof ServerToClientEvents;
   payload: unknown;
   /** The socket that caused it (typing, read): it does not get its own event back. */
   exceptSocketId?: string;
@@ -179,7 +179,7 @@ export class RealtimeHub {
   }
 
   /** Sends one conversation event to one socket, respecting its replay state and the seq it has seen. */
-  deliverTo(socket: Socket, conversationId: string, event: string, payload: unknown): void {
+  deliverTo(socket: Socket, conversationId: string, event: keyof ServerToClientEvents, payload: unknown): void {
     const follow = (socket.data as SocketState).following.get(conversationId);
     if (!follow) return;
     if (follow.replaying) {
@@ -194,7 +194,7 @@ export class RealtimeHub {
     socket.emit(event, payload);
   }
 
-  private finish(event: MessageFinishedPayload, name: string): void {
+  private finish(event: MessageFinishedPayload, name: typeof ServerEvent.MessageCompleted | typeof ServerEvent.MessageFailed): void {
     this.dispatch({
       userId: event.userId,
       conversationId: event.conversationId,

@@ -88,6 +88,16 @@ describe('Agents', () => {
       const retuned = await t.http().patch(`${AGENTS}/versioned`).set(admin()).send({ temperature: 0.7 }).expect(200);
       expect(retuned.body.version).toBe(3);
 
+      const first = await t.http().get(`${AGENTS}/versioned/versions/1`).set(admin()).expect(200);
+      expect(first.body).toMatchObject({ agentKey: 'versioned', version: 1, systemPrompt: 'You help with returns.', temperature: 0.2 });
+      await t.http().get(`${AGENTS}/versioned/versions/9`).set(admin()).expect(404);
+      await t.http().get(`${AGENTS}/versioned/versions/0`).set(admin()).expect(400);
+      await t
+        .http()
+        .get(`${AGENTS}/versioned/versions/1`)
+        .set(t.auth('op', ['supervisor']))
+        .expect(403);
+
       const versions = await t.db.collection('chat_agent_versions').find({ agentKey: 'versioned' }).sort({ version: 1 }).toArray();
       expect(versions.map((version) => [version.version, version.systemPrompt, version.temperature])).toEqual([
         [1, 'You help with returns.', 0.2],

@@ -30,6 +30,7 @@ describe('API docs and health', () => {
       'GET /api/v1/chat/agents',
       'GET /api/v1/chat/agents/admin',
       'GET /api/v1/chat/agents/{key}',
+      'GET /api/v1/chat/agents/{key}/versions/{version}',
       'GET /api/v1/chat/conversations',
       'GET /api/v1/chat/conversations/{id}',
       'GET /api/v1/chat/conversations/{id}/messages',

@@ -141,3 +141,11 @@ export class AgentKeyParams {
   @Matches(AGENT_KEY_PATTERN, { message: 'key must be 2-64 lower-case letters, digits or dashes' })
   key!: string;
 }
+
+export class AgentVersionParams extends AgentKeyParams {
+  @ApiProperty({ example: 3 })
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  version!: number;
+}

@@ -68,3 +68,36 @@ export class AgentDto extends AgentSummaryDto {
   @ApiProperty({ type: String, format: 'date-time' })
   updatedAt!: string;
 }
+
+/** The exact settings one agent version answered with (what `generation.agentVersion` points at). */
+export class AgentVersionDto {
+  @ApiProperty({ example: 'picking-assistant' })
+  agentKey!: string;
+
+  @ApiProperty({ example: 3 })
+  version!: number;
+
+  @ApiProperty()
+  systemPrompt!: string;
+
+  @ApiProperty({ enum: AGENT_PROVIDERS })
+  provider!: AgentProvider;
+
+  @ApiProperty({ type: String, nullable: true })
+  model!: string | null;
+
+  @ApiProperty()
+  temperature!: number;
+
+  @ApiProperty()
+  maxTokens!: number;
+
+  @ApiProperty()
+  contextTokens!: number;
+
+  @ApiProperty({ type: [KnowledgeEntryDto] })
+  knowledgeBase!: KnowledgeEntryDto[];
+
+  @ApiProperty({ type: String, format: 'date-time' })
+  createdAt!: string;
+}
