@@ -15,6 +15,7 @@ import { HealthModule } from './health/health.module.js';
 import { MessagesModule } from './messages/messages.module.js';
 import { AgentsModule } from './agents/agents.module.js';
 import { ChatModule } from './chat/chat.module.js';
+import { AttachmentsModule } from './attachments/attachments.module.js';
 import { FeedbackModule } from './feedback/feedback.module.js';
 import { PreferencesModule } from './preferences/preferences.module.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
@@ -33,6 +34,7 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
+    const attachments = AttachmentsModule.forRoot({ routes: options.config.chat.enableFileUploads });
     return {
       module: AppModule,
       imports: [
@@ -47,8 +49,9 @@ export class AppModule {
         MessagesModule,
         AgentsModule,
         PreferencesModule,
-        ChatModule,
+        ChatModule.withContextFrom(attachments),
         FeedbackModule,
+        attachments,
         ...(options.config.websockets.enabled ? [RealtimeModule] : []),
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],

@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module.js';
+import type { AppConfig } from './common/config/app-config.js';
 import { createValidationPipe } from './common/validation/validation.pipe.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 
@@ -34,18 +35,24 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
     await adapter.connectRedis();
     app.useWebSocketAdapter(adapter);
   }
-  setUpApiDocs(app);
+  setUpApiDocs(app, options.config);
   return app;
 }
 
-function setUpApiDocs(app: INestApplication): void {
+function setUpApiDocs(app: INestApplication, config: AppConfig): void {
+  const disabled = [
+    config.chat.enableFileUploads
+      ? null
+      : 'File uploads are turned off on this deployment (CHAT_ENABLE_FILE_UPLOADS=false): the attachment routes are not served.',
+  ].filter((line): line is string => line !== null);
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('WMS chat history API')
       .setDescription(
         'Chat history for the role-based warehouse chatbot. Every route needs a bearer JWT (HS256 or RS256) whose `sub` is the user id ' +
-          'and whose `roles` lists WMS roles. Errors share one body: `{ statusCode, error, code, message, details? }`; every answer carries `x-request-id`.',
+          'and whose `roles` lists WMS roles. Errors share one body: `{ statusCode, error, code, message, details? }`; every answer carries `x-request-id`.' +
+          disabled.map((line) => `\n\n**${line}**`).join(''),
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })

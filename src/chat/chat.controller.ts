@@ -4,10 +4,10 @@ import type { Response } from 'express';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
-import { IdParams } from '../common/mongo/object-id.js';
+import { IdParams, MessageInConversationParams } from '../common/mongo/object-id.js';
 import { MessageDto } from '../messages/dto/message.dto.js';
 import { ChatService, ReplyEvent } from './chat.service.js';
-import { ConversationMessageParams, RegenerateDto, SendMessageDto, TurnDto } from './dto/chat.dto.js';
+import { RegenerateDto, SendMessageDto, TurnDto } from './dto/chat.dto.js';
 
 const SSE_HEARTBEAT_MS = 15_000;
 
@@ -46,7 +46,7 @@ export class ChatController {
   @ApiErrorResponses(409, 429)
   async regenerate(
     @CurrentUser() user: AuthenticatedUser,
-    @Param() { id, messageId }: ConversationMessageParams,
+    @Param() { id, messageId }: MessageInConversationParams,
     @Body() dto: RegenerateDto,
     @Res({ passthrough: true }) response: Response,
   ): Promise<MessageDto> {
@@ -66,7 +66,7 @@ export class ChatController {
   @ApiOkResponse({ description: 'text/event-stream' })
   async stream(
     @CurrentUser() user: AuthenticatedUser,
-    @Param() { id, messageId }: ConversationMessageParams,
+    @Param() { id, messageId }: MessageInConversationParams,
     @Res() response: Response,
   ): Promise<void> {
     let open = false;

@@ -1,4 +1,6 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
+import { AttachmentsContextContributor } from '../attachments/attachments-context.contributor.js';
+import { CONTEXT_CONTRIBUTORS, type ContextContributor } from '../common/context/context-contributor.js';
 import { AgentsModule } from '../agents/agents.module.js';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
@@ -17,4 +19,19 @@ import { ProviderRegistry } from './providers/provider-registry.js';
   providers: [ChatService, ContextBuilder, PlaybookProvider, OpenAiCompatibleProvider, ProviderRegistry, RateLimiter],
   exports: [ChatService],
 })
-export class ChatModule {}
+export class ChatModule {
+  /** The chat turn with the features that add context to its prompt (the text of attached files). */
+  static withContextFrom(attachments: DynamicModule): DynamicModule {
+    return {
+      module: ChatModule,
+      imports: [attachments],
+      providers: [
+        {
+          provide: CONTEXT_CONTRIBUTORS,
+          inject: [AttachmentsContextContributor],
+          useFactory: (...contributors: ContextContributor[]) => contributors,
+        },
+      ],
+    };
+  }
+}

@@ -6,14 +6,10 @@ import type { PreferencesDto } from '../preferences/dto/preferences.dto.js';
 import type { PromptMessage } from './providers/chat-provider.js';
 import { countMessageTokens } from '../common/text/tokenizer.js';
 
-/**
- * Extra context for a turn from other features (attachments' extracted text, for one). Each
- * contributor returns system-prompt sections for the conversation; they count against the budget.
- */
-export interface ContextContributor {
-  contribute(ownerId: string, conversationId: string, beforeSeq: number): Promise<string[]>;
-}
-export const CONTEXT_CONTRIBUTORS = Symbol('CONTEXT_CONTRIBUTORS');
+import { CONTEXT_CONTRIBUTORS, type ContextContributor } from '../common/context/context-contributor.js';
+
+/** Share of the prompt budget (context minus reply) that contributors, together, may fill. */
+const CONTRIBUTIONS_SHARE = 0.25;
 
 /** How many recent messages are considered before the token budget trims them. */
 const HISTORY_FETCH_LIMIT = 200;
@@ -45,7 +41,16 @@ export class ContextBuilder {
     preferences: PreferencesDto,
     summary: ConversationSummary | null,
   ): Promise<BuiltContext> {
-    const contributions = (await Promise.all(this.contributors.map((c) => c.contribute(ownerId, conversationId, replySeq)))).flat();
+    const contributionTokens = Math.floor(
+      ((agent.contextTokens - agent.maxTokens) * CONTRIBUTIONS_SHARE) / Math.max(1, this.contributors.length),
+    );
+    const contributions = (
+      await Promise.all(
+        this.contributors.map((contributor) =>
+          contributor.contribute({ ownerId, conversationId, beforeSeq: replySeq, maxTokens: contributionTokens }),
+        ),
+      )
+    ).flat();
     const system = [agent.systemPrompt, ...preferenceSections(preferences), ...contributions];
     if (summary) system.push(`Summary of the earlier part of this conversation:\n${summary.text}`);
     const systemMessage: PromptMessage = { role: 'system', content: system.join('\n\n') };

@@ -11,6 +11,7 @@ export function toMessageDto(record: MessageRecord): MessageDto {
     metadata: record.metadata ?? {},
     timestamp: record.timestamp.toISOString(),
     seq: record.seq,
+    attachmentCount: record.attachmentCount ?? 0,
   };
   if (record.tokensUsed) {
     const { prompt, completion, total } = record.tokensUsed;

@@ -1,9 +1,9 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Get, HttpCode, HttpStatus, Param, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
-import { IdParams } from '../common/mongo/object-id.js';
+import { IdParams, MessageInConversationParams } from '../common/mongo/object-id.js';
 import { ListMessagesQuery } from './dto/list-messages.query.js';
 import { MessagePageDto } from './dto/message.dto.js';
 import { MessagesService } from './messages.service.js';
@@ -20,5 +20,14 @@ export class MessagesController {
   @ApiOkResponse({ type: MessagePageDto })
   history(@CurrentUser() user: AuthenticatedUser, @Param() { id }: IdParams, @Query() query: ListMessagesQuery): Promise<MessagePageDto> {
     return this.messages.history(user.id, id, query);
+  }
+
+  @Delete(':messageId')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Delete a message and its attachments' })
+  @ApiNoContentResponse({ description: 'Deleted.' })
+  @ApiErrorResponses(409)
+  remove(@CurrentUser() user: AuthenticatedUser, @Param() { id, messageId }: MessageInConversationParams): Promise<void> {
+    return this.messages.remove(user.id, id, messageId);
   }
 }

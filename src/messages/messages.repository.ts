@@ -75,6 +75,15 @@ export class MessagesRepository {
       .exec();
   }
 
+  async adjustAttachmentCount(ownerId: string, messageId: Types.ObjectId, delta: number): Promise<void> {
+    await this.model.updateOne({ _id: messageId, userId: ownerId }, { $inc: { attachmentCount: delta } }, { timestamps: false }).exec();
+  }
+
+  /** Deletes one message of the owner's conversation; returns it as it was, or null. */
+  deleteOne(ownerId: string, conversationId: Types.ObjectId, messageId: Types.ObjectId): Promise<MessageRecord | null> {
+    return this.model.findOneAndDelete({ _id: messageId, conversationId, userId: ownerId }).lean<MessageRecord>().exec();
+  }
+
   async latestTimestamp(ownerId: string, conversationId: Types.ObjectId): Promise<Date | null> {
     const latest = await this.model
       .findOne({ conversationId, userId: ownerId }, { timestamp: 1 })

@@ -2,7 +2,7 @@ import { HttpStatus, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Types } from 'mongoose';
 import { AppConfig } from '../common/config/app-config.js';
-import { AppException, ValidationFailedException } from '../common/errors/app-exceptions.js';
+import { AppException, ConflictStateException, ValidationFailedException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
@@ -181,6 +181,30 @@ export class MessagesService {
 
   failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
     return this.messages.failStaleReplies(staleBefore, error);
+  }
+
+  /**
+   * Deletes one message of the owner's conversation (its slot is given back, so the conversation's
+   * count stays exact). A reply still being written cannot be deleted.
+   */
+  async remove(ownerId: string, conversationId: string, messageId: string): Promise<void> {
+    await this.conversations.assertVisible(ownerId, conversationId);
+    const objectId = new Types.ObjectId(conversationId);
+    const current = await this.messages.findOne(ownerId, objectId, new Types.ObjectId(messageId));
+    if (!current) throw messageNotFound();
+    if (current.status === 'pending') {
+      throw new ConflictStateException(ErrorCode.REPLY_IN_PROGRESS, 'The reply is still being written; delete it once it has finished');
+    }
+    const deleted = await this.messages.deleteOne(ownerId, objectId, current._id);
+    if (!deleted) throw messageNotFound();
+    const latest = await this.messages.latestTimestamp(ownerId, objectId);
+    await this.conversations.releaseMessageSlots(ownerId, conversationId, 1, latest);
+    this.events.publish(DomainEvent.MessageDeleted, { userId: ownerId, conversationId, messageId });
+  }
+
+  /** Kept by the attachments module as files are added to or removed from a message. */
+  adjustAttachmentCount(ownerId: string, messageId: string, delta: number): Promise<void> {
+    return this.messages.adjustAttachmentCount(ownerId, new Types.ObjectId(messageId), delta);
   }
 
   async history(ownerId: string, conversationId: string, query: ListMessagesQuery): Promise<Page<MessageDto>> {

@@ -3,6 +3,7 @@
  * clients in README.md (Realtime). Server-to-client events carry REST shapes (MessageDto,
  * ConversationDto) so clients parse one model.
  */
+import type { AttachmentDto } from '../attachments/dto/attachment.dto.js';
 import type { ConversationDto } from '../conversations/dto/conversation.dto.js';
 import type { MessageDto } from '../messages/dto/message.dto.js';
 
@@ -15,6 +16,11 @@ export const ServerEvent = {
   MessageDelta: 'message:delta',
   MessageCompleted: 'message:completed',
   MessageFailed: 'message:failed',
+  MessageDeleted: 'message:deleted',
+  AttachmentCreated: 'attachment:created',
+  AttachmentProcessed: 'attachment:processed',
+  AttachmentFailed: 'attachment:failed',
+  AttachmentDeleted: 'attachment:deleted',
   ConversationUpdated: 'conversation:updated',
   Typing: 'typing',
   MessageRead: 'message:read',
@@ -37,12 +43,23 @@ export interface ServerToClientEvents {
   [ServerEvent.MessageDelta]: (payload: { conversationId: string; messageId: string; index: number; text: string }) => void;
   [ServerEvent.MessageCompleted]: (payload: { conversationId: string; message: MessageDto }) => void;
   [ServerEvent.MessageFailed]: (payload: { conversationId: string; message: MessageDto }) => void;
+  [ServerEvent.MessageDeleted]: (payload: { conversationId: string; messageId: string }) => void;
+  [ServerEvent.AttachmentCreated]: (payload: AttachmentEvent) => void;
+  [ServerEvent.AttachmentProcessed]: (payload: AttachmentEvent) => void;
+  [ServerEvent.AttachmentFailed]: (payload: AttachmentEvent) => void;
+  [ServerEvent.AttachmentDeleted]: (payload: AttachmentEvent) => void;
   [ServerEvent.ConversationUpdated]: (payload: { conversationId: string; conversation: ConversationDto }) => void;
   [ServerEvent.Typing]: (payload: { conversationId: string; actor: 'user' | 'assistant'; state: 'start' | 'stop' }) => void;
   [ServerEvent.MessageRead]: (payload: { conversationId: string; messageId: string; at: string }) => void;
   [ServerEvent.Presence]: (payload: { socketId: string; state: 'online' | 'offline' }) => void;
   [ServerEvent.Notification]: (payload: { type: 'reply.completed'; conversationId: string; messageId: string }) => void;
   [ServerEvent.SessionExpired]: (payload: { message: string }) => void;
+}
+
+export interface AttachmentEvent {
+  conversationId: string;
+  messageId: string;
+  attachment: AttachmentDto;
 }
 
 /** Every acknowledgement is one of these. */

@@ -10,7 +10,10 @@ import {
   type MessageCreatedPayload,
   type MessageDeltaPayload,
   type MessageFinishedPayload,
+  type MessageDeletedPayload,
+  type AttachmentEventPayload,
 } from '../common/events/domain-events.js';
+import type { AttachmentDto } from '../attachments/dto/attachment.dto.js';
 import type { MessageDto } from '../messages/dto/message.dto.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
 import { ServerEvent, type ServerToClientEvents } from './realtime.events.js';
@@ -49,6 +52,12 @@ interface Envelope {
   /** Only to the user's sockets that do not follow conversationId (notifications). */
   onlyNotFollowing?: boolean;
 }
+
+type AttachmentServerEvent =
+  | typeof ServerEvent.AttachmentCreated
+  | typeof ServerEvent.AttachmentProcessed
+  | typeof ServerEvent.AttachmentFailed
+  | typeof ServerEvent.AttachmentDeleted;
 
 const RELAY_NAMESPACE = '/_relay';
 const RELAY_EVENT = 'relay';
@@ -131,6 +140,32 @@ export class RealtimeHub {
     this.finish(event, ServerEvent.MessageFailed);
   }
 
+  @OnEvent(DomainEvent.MessageDeleted)
+  onMessageDeleted(event: MessageDeletedPayload): void {
+    const { conversationId, messageId } = event;
+    this.dispatch({ userId: event.userId, conversationId, event: ServerEvent.MessageDeleted, payload: { conversationId, messageId } });
+  }
+
+  @OnEvent(DomainEvent.AttachmentCreated)
+  onAttachmentCreated(event: AttachmentEventPayload): void {
+    this.attachmentEvent(event, ServerEvent.AttachmentCreated);
+  }
+
+  @OnEvent(DomainEvent.AttachmentProcessed)
+  onAttachmentProcessed(event: AttachmentEventPayload): void {
+    this.attachmentEvent(event, ServerEvent.AttachmentProcessed);
+  }
+
+  @OnEvent(DomainEvent.AttachmentFailed)
+  onAttachmentFailed(event: AttachmentEventPayload): void {
+    this.attachmentEvent(event, ServerEvent.AttachmentFailed);
+  }
+
+  @OnEvent(DomainEvent.AttachmentDeleted)
+  onAttachmentDeleted(event: AttachmentEventPayload): void {
+    this.attachmentEvent(event, ServerEvent.AttachmentDeleted);
+  }
+
   @OnEvent(DomainEvent.ConversationUpdated)
   onConversationUpdated(event: ConversationEventPayload): void {
     if (!event.conversation) return;
@@ -192,6 +227,16 @@ export class RealtimeHub {
       follow.delivered.add(id);
     }
     socket.emit(event, payload);
+  }
+
+  private attachmentEvent(event: AttachmentEventPayload, name: AttachmentServerEvent): void {
+    const { conversationId, messageId } = event;
+    this.dispatch({
+      userId: event.userId,
+      conversationId,
+      event: name,
+      payload: { conversationId, messageId, attachment: event.attachment as AttachmentDto },
+    });
   }
 
   private finish(event: MessageFinishedPayload, name: typeof ServerEvent.MessageCompleted | typeof ServerEvent.MessageFailed): void {

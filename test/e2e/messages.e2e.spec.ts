@@ -243,6 +243,7 @@ describe('Messages API', () => {
     it('returns the documented message shape', async () => {
       const response = await t.http().get(messagesOf(id)).query({ limit: 1 }).set(t.auth(owner)).expect(200);
       expect(Object.keys(response.body.items[0]).sort()).toEqual([
+        'attachmentCount',
         'content',
         'conversationId',
         'id',
@@ -282,6 +283,57 @@ describe('Messages API', () => {
       await t.http().delete(`/api/v1/chat/conversations/${archived}`).set(t.auth(owner)).expect(204);
       const response = await t.http().get(messagesOf(archived)).set(t.auth(owner)).expect(200);
       expect(response.body.items.map((item: { content: string }) => item.content)).toEqual(['before archiving']);
+    });
+  });
+
+  describe('DELETE /conversations/:id/messages/:messageId', () => {
+    it('deletes the owner’s message and gives its slot back', async () => {
+      const id = await newConversation(t, 'eraser');
+      const first = await t.http().post(messagesOf(id)).set(t.auth('eraser')).send({ reply: false, content: 'keep me' }).expect(201);
+      const second = await t
+        .http()
+        .post(messagesOf(id))
+        .set(t.auth('eraser'))
+        .send({ reply: false, content: 'typo, delete me' })
+        .expect(201);
+      await t
+        .http()
+        .delete(`${messagesOf(id)}/${second.body.userMessage.id}`)
+        .set(t.auth('someone-else'))
+        .expect(404);
+      await t
+        .http()
+        .delete(`${messagesOf(id)}/${second.body.userMessage.id}`)
+        .set(t.auth('eraser'))
+        .expect(204);
+      await t
+        .http()
+        .delete(`${messagesOf(id)}/${second.body.userMessage.id}`)
+        .set(t.auth('eraser'))
+        .expect(404);
+      await t
+        .http()
+        .delete(`${messagesOf(id)}/not-an-id`)
+        .set(t.auth('eraser'))
+        .expect(400);
+
+      const history = await t.http().get(messagesOf(id)).set(t.auth('eraser')).expect(200);
+      expect(history.body.items.map((message: { content: string }) => message.content)).toEqual(['keep me']);
+      const conversation = await t.http().get(`/api/v1/chat/conversations/${id}`).set(t.auth('eraser')).expect(200);
+      expect(conversation.body).toMatchObject({ messageCount: 1, lastMessageAt: first.body.userMessage.timestamp });
+    });
+
+    it('refuses to delete a reply that is still being written', async () => {
+      const id = await newConversation(t, 'impatient');
+      const turn = await t.http().post(messagesOf(id)).set(t.auth('impatient')).send({ content: 'Short pick at 4-12' }).expect(201);
+      // As it is while the provider is still streaming.
+      await t.db.collection('chat_messages').updateOne({ userId: 'impatient', type: 'assistant' }, { $set: { status: 'pending' } });
+      const refused = await t
+        .http()
+        .delete(`${messagesOf(id)}/${turn.body.assistantMessage.id}`)
+        .set(t.auth('impatient'))
+        .expect(409);
+      expect(refused.body.code).toBe('REPLY_IN_PROGRESS');
     });
   });
 });

@@ -87,6 +87,24 @@ describe('loadAppConfig', () => {
     }
   });
 
+  it('reads the attachment settings and refuses an unknown storage driver', () => {
+    expect(loadAppConfig({ DATA_DIR: '/srv/chat' }).attachments).toEqual({
+      storage: 'local',
+      directory: '/srv/chat/attachments',
+      userQuotaMb: 1024,
+      maxFilesPerUpload: 10,
+      processingConcurrency: 2,
+      maxExtractedChars: 200_000,
+      maxExtractionMb: 50,
+      tesseractBinary: 'tesseract',
+    });
+    expect(loadAppConfig({ ATTACHMENT_STORAGE: 'gridfs', ATTACHMENTS_DIR: '/files' }).attachments).toMatchObject({
+      storage: 'gridfs',
+      directory: '/files',
+    });
+    expect(() => loadAppConfig({ ATTACHMENT_STORAGE: 's3' })).toThrow('ATTACHMENT_STORAGE: must be one of local, gridfs (got "s3")');
+  });
+
   it('refuses both a secret and a public key', () => {
     expect(() =>
       loadAppConfig({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----' }),

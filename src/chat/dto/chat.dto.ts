@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsMongoId, IsOptional } from 'class-validator';
+import { IsBoolean, IsOptional } from 'class-validator';
 import { CreateMessageDto } from '../../messages/dto/create-message.dto.js';
 import { MessageDto } from '../../messages/dto/message.dto.js';
 
@@ -35,14 +35,4 @@ export class TurnDto {
     description: 'The reply: completed or failed (status and error say which); pending when streamed; null with reply=false.',
   })
   assistantMessage!: MessageDto | null;
-}
-
-export class ConversationMessageParams {
-  @ApiProperty({ description: 'Conversation id.' })
-  @IsMongoId({ message: 'id must be a 24-character hex ObjectId' })
-  id!: string;
-
-  @ApiProperty({ description: 'Message id.' })
-  @IsMongoId({ message: 'messageId must be a 24-character hex ObjectId' })
-  messageId!: string;
 }

@@ -30,6 +30,21 @@ export interface AppConfig {
     enableFileUploads: boolean;
     maxFileSizeMb: number;
   };
+  attachments: {
+    storage: AttachmentStorageDriver;
+    /** Where the `local` driver keeps files. */
+    directory: string;
+    /** Total bytes of attachments one user may keep. */
+    userQuotaMb: number;
+    maxFilesPerUpload: number;
+    processingConcurrency: number;
+    /** Extracted text kept per attachment (characters); the rest is cut. */
+    maxExtractedChars: number;
+    /** Documents above this size are stored but not parsed for text (PDF and DOCX parsers need the whole file). */
+    maxExtractionMb: number;
+    /** The Tesseract binary for image text; OCR is reported unavailable when it cannot be run. */
+    tesseractBinary: string;
+  };
   llm: {
     /** OpenAI-compatible endpoint for agents whose provider is `openai-compatible`. */
     baseUrl?: string;
@@ -59,6 +74,9 @@ export interface AppConfig {
     anonymizationEnabled: boolean;
   };
 }
+
+export const ATTACHMENT_STORAGE_DRIVERS = ['local', 'gridfs'] as const;
+export type AttachmentStorageDriver = (typeof ATTACHMENT_STORAGE_DRIVERS)[number];
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -118,6 +136,16 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       enableAnalytics: reader.boolean('CHAT_ENABLE_ANALYTICS', true),
       enableFileUploads: reader.boolean('CHAT_ENABLE_FILE_UPLOADS', true),
       maxFileSizeMb: reader.integer('CHAT_MAX_FILE_SIZE_MB', 10, 1, 10_240),
+    },
+    attachments: {
+      storage: reader.oneOf('ATTACHMENT_STORAGE', ATTACHMENT_STORAGE_DRIVERS, 'local'),
+      directory: reader.string('ATTACHMENTS_DIR', `${reader.string('DATA_DIR', './data')}/attachments`),
+      userQuotaMb: reader.integer('CHAT_USER_STORAGE_QUOTA_MB', 1024, 1, 10_485_760),
+      maxFilesPerUpload: reader.integer('CHAT_MAX_FILES_PER_UPLOAD', 10, 1, 100),
+      processingConcurrency: reader.integer('ATTACHMENT_PROCESSING_CONCURRENCY', 2, 1, 64),
+      maxExtractedChars: reader.integer('ATTACHMENT_MAX_EXTRACTED_CHARS', 200_000, 1000, 10_000_000),
+      maxExtractionMb: reader.integer('ATTACHMENT_MAX_EXTRACTION_MB', 50, 1, 10_240),
+      tesseractBinary: reader.string('TESSERACT_BINARY', 'tesseract'),
     },
     llm: {
       baseUrl: reader.httpUrl('LLM_BASE_URL'),

@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import mongoose from 'mongoose';
-import { ErrorBody, reasonPhrase } from './app-exceptions.js';
+import { AppException, ErrorBody, reasonPhrase } from './app-exceptions.js';
 import { ErrorCode } from './error-codes.js';
 
 const CODE_FOR_STATUS: Record<number, ErrorCode> = {
@@ -38,6 +38,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const retryAfter = (exception as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number') {
       response.setHeader('Retry-After', String(retryAfter));
+    }
+    if (exception instanceof AppException) {
+      for (const [name, value] of Object.entries(exception.headers)) response.setHeader(name, value);
     }
     response.status(body.statusCode).json(body);
   }

@@ -8,7 +8,9 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'The caller may not do this.',
   404: 'Not found, or not the caller’s.',
   409: 'The resource is in a state that forbids this.',
-  413: 'Body larger than BODY_LIMIT.',
+  413: 'Body larger than BODY_LIMIT, a file over CHAT_MAX_FILE_SIZE_MB, or over the storage quota.',
+  415: 'Unsupported content type or file type.',
+  416: 'Range outside the file.',
   503: 'A dependency is unavailable.',
 };
 

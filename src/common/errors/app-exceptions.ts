@@ -17,10 +17,18 @@ export interface ErrorBody {
 
 /** An HttpException whose body already has the standard shape, with a stable code. */
 export class AppException extends HttpException {
+  /** Response headers the answer must carry (Retry-After, Content-Range, ...). */
+  readonly headers: Record<string, string> = {};
+
   constructor(status: HttpStatus, code: ErrorCode, message: string, details?: unknown) {
     const body: ErrorBody = { statusCode: status, error: reasonPhrase(status), code, message };
     if (details !== undefined) body.details = details;
     super(body, status);
+  }
+
+  withHeader(name: string, value: string): this {
+    this.headers[name] = value;
+    return this;
   }
 }
 
@@ -62,6 +70,7 @@ const REASON_PHRASES: Record<number, string> = {
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',
   500: 'Internal Server Error',

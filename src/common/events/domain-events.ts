@@ -9,6 +9,11 @@ export const DomainEvent = {
   MessageDelta: 'message.delta',
   MessageCompleted: 'message.completed',
   MessageFailed: 'message.failed',
+  MessageDeleted: 'message.deleted',
+  AttachmentCreated: 'attachment.created',
+  AttachmentProcessed: 'attachment.processed',
+  AttachmentFailed: 'attachment.failed',
+  AttachmentDeleted: 'attachment.deleted',
 } as const;
 
 export interface ConversationEventPayload {
@@ -46,6 +51,21 @@ export interface MessageFinishedPayload {
   message: unknown;
 }
 
+export interface MessageDeletedPayload {
+  userId: string;
+  conversationId: string;
+  messageId: string;
+}
+
+export interface AttachmentEventPayload {
+  userId: string;
+  conversationId: string;
+  messageId: string;
+  attachmentId: string;
+  /** The attachment as the REST API returns it. */
+  attachment: unknown;
+}
+
 export interface DomainEventMap {
   [DomainEvent.ConversationCreated]: ConversationEventPayload;
   [DomainEvent.ConversationUpdated]: ConversationEventPayload;
@@ -53,4 +73,9 @@ export interface DomainEventMap {
   [DomainEvent.MessageDelta]: MessageDeltaPayload;
   [DomainEvent.MessageCompleted]: MessageFinishedPayload;
   [DomainEvent.MessageFailed]: MessageFinishedPayload;
+  [DomainEvent.MessageDeleted]: MessageDeletedPayload;
+  [DomainEvent.AttachmentCreated]: AttachmentEventPayload;
+  [DomainEvent.AttachmentProcessed]: AttachmentEventPayload;
+  [DomainEvent.AttachmentFailed]: AttachmentEventPayload;
+  [DomainEvent.AttachmentDeleted]: AttachmentEventPayload;
 }

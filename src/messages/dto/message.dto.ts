@@ -77,6 +77,9 @@ export class MessageDto {
   @ApiProperty({ example: 7, description: 'Per-conversation sequence number, strictly increasing.' })
   seq!: number;
 
+  @ApiProperty({ example: 0, description: 'Files attached to the message (GET /chat/messages/:id/attachments).' })
+  attachmentCount!: number;
+
   @ApiPropertyOptional({ type: TokenUsageDto })
   tokensUsed?: TokenUsageDto;
 

@@ -107,6 +107,10 @@ export class Message {
   @Prop({ type: TokenUsageSchema, default: undefined })
   tokensUsed?: TokenUsage;
 
+  /** Files attached to this message (kept by the attachments module). */
+  @Prop({ type: Number, default: 0, min: 0 })
+  attachmentCount!: number;
+
   /** Milliseconds the server spent producing this message (assistant replies). */
   @Prop({ type: Number, default: undefined, min: 0 })
   processingTime?: number;

@@ -1,0 +1,151 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import mongoose, { Model, Types } from 'mongoose';
+import { Attachment, FileType, ProcessingError, StoredObject, Thumbnail } from './schemas/attachment.schema.js';
+
+export type AttachmentRecord = Attachment;
+
+export interface NewAttachment {
+  _id: Types.ObjectId;
+  conversationId: Types.ObjectId;
+  messageId: Types.ObjectId;
+  fileType: FileType;
+  mimeType: string;
+  extension: string;
+  originalName: string;
+  fileSize: number;
+  sha256: string;
+  storage: StoredObject;
+}
+
+export interface ProcessingOutcome {
+  extractedText: string | null;
+  metadata: Record<string, unknown>;
+  thumbnail: Thumbnail | null;
+  /** Set when processing replaced the stored bytes (image metadata stripped). */
+  content?: { fileSize: number; sha256: string; storage: StoredObject };
+}
+
+const { trusted } = mongoose;
+
+/** The only owner of the chat_attachments Model; user-facing methods take the owner id first. */
+@Injectable()
+export class AttachmentsRepository {
+  constructor(@InjectModel(Attachment.name) private readonly model: Model<Attachment>) {}
+
+  async insert(ownerId: string, attachment: NewAttachment): Promise<AttachmentRecord> {
+    const doc = await this.model.create({ ...attachment, userId: ownerId, processingStatus: 'pending' });
+    return doc.toObject<AttachmentRecord>();
+  }
+
+  findOne(ownerId: string, id: Types.ObjectId): Promise<AttachmentRecord | null> {
+    return this.model.findOne({ _id: id, userId: ownerId }).lean<AttachmentRecord>().exec();
+  }
+
+  findById(id: Types.ObjectId): Promise<AttachmentRecord | null> {
+    return this.model.findById(id).lean<AttachmentRecord>().exec();
+  }
+
+  forMessage(ownerId: string, messageId: Types.ObjectId): Promise<AttachmentRecord[]> {
+    return this.model.find({ userId: ownerId, messageId }).sort({ _id: 1 }).lean<AttachmentRecord[]>().exec();
+  }
+
+  /** Processed attachments of a conversation that have text, newest first. */
+  async withTextInConversation(ownerId: string, conversationId: Types.ObjectId, limit: number): Promise<AttachmentRecord[]> {
+    return this.model
+      .find({ conversationId, userId: ownerId, processingStatus: 'processed', extractedText: trusted({ $ne: null }) })
+      .sort({ createdAt: -1 })
+      .limit(limit)
+      .lean<AttachmentRecord[]>()
+      .exec();
+  }
+
+  /** Storage of every attachment of a conversation (to remove the files), streamed. */
+  storageInConversation(
+    ownerId: string,
+    conversationId: Types.ObjectId,
+  ): AsyncIterable<Pick<AttachmentRecord, '_id' | 'storage' | 'thumbnail'>> {
+    return this.model.find({ conversationId, userId: ownerId }, { storage: 1, thumbnail: 1 }).lean<AttachmentRecord>().cursor();
+  }
+
+  async usedBytes(ownerId: string): Promise<number> {
+    const [row] = await this.model
+      .aggregate<{ total: number }>([{ $match: { userId: ownerId } }, { $group: { _id: null, total: { $sum: '$fileSize' } } }])
+      .exec();
+    return row?.total ?? 0;
+  }
+
+  async deleteOne(ownerId: string, id: Types.ObjectId): Promise<AttachmentRecord | null> {
+    return this.model.findOneAndDelete({ _id: id, userId: ownerId }).lean<AttachmentRecord>().exec();
+  }
+
+  async deleteMany(ownerId: string, ids: Types.ObjectId[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const result = await this.model.deleteMany({ userId: ownerId, _id: trusted({ $in: ids }) }).exec();
+    return result.deletedCount;
+  }
+
+  /**
+   * Claims a pending attachment for processing until `until`; null when it is not pending or
+   * another worker holds an unexpired claim.
+   */
+  claim(id: Types.ObjectId, now: Date, until: Date): Promise<AttachmentRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: id, processingStatus: 'pending', $or: [{ claimedUntil: null }, { claimedUntil: trusted({ $lte: now }) }] },
+        { $set: { claimedUntil: until }, $inc: { processingAttempts: 1 } },
+        { returnDocument: 'after', timestamps: false },
+      )
+      .lean<AttachmentRecord>()
+      .exec();
+  }
+
+  /** Pending attachments nobody holds (new, or left by a crashed instance), oldest first. */
+  async unclaimedPending(now: Date, limit: number): Promise<Types.ObjectId[]> {
+    const rows = await this.model
+      .find({ processingStatus: 'pending', $or: [{ claimedUntil: null }, { claimedUntil: trusted({ $lte: now }) }] }, { _id: 1 })
+      .sort({ _id: 1 })
+      .limit(limit)
+      .lean<{ _id: Types.ObjectId }[]>()
+      .exec();
+    return rows.map((row) => row._id);
+  }
+
+  markProcessed(id: Types.ObjectId, outcome: ProcessingOutcome, now: Date): Promise<AttachmentRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: id, processingStatus: 'pending' },
+        {
+          $set: {
+            processingStatus: 'processed',
+            processingError: null,
+            claimedUntil: null,
+            processedAt: now,
+            extractedText: outcome.extractedText,
+            metadata: outcome.metadata,
+            thumbnail: outcome.thumbnail,
+            ...(outcome.content ?? {}),
+          },
+        },
+        { returnDocument: 'after' },
+      )
+      .lean<AttachmentRecord>()
+      .exec();
+  }
+
+  markFailed(id: Types.ObjectId, error: ProcessingError, metadata: Record<string, unknown>, now: Date): Promise<AttachmentRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        { _id: id, processingStatus: 'pending' },
+        { $set: { processingStatus: 'failed', processingError: error, claimedUntil: null, processedAt: now, metadata } },
+        { returnDocument: 'after' },
+      )
+      .lean<AttachmentRecord>()
+      .exec();
+  }
+
+  /** Gives a claimed attachment back (a transient failure), to be tried again after `retryAt`. */
+  async release(id: Types.ObjectId, retryAt: Date): Promise<void> {
+    await this.model.updateOne({ _id: id, processingStatus: 'pending' }, { $set: { claimedUntil: retryAt } }, { timestamps: false }).exec();
+  }
+}
