@@ -3,6 +3,8 @@ import { createChatCollections } from './0001-create-chat-collections.js';
 import { seedWarehouseAgents } from './0002-seed-warehouse-agents.js';
 import { preferencesFeedbackReplyStatus } from './0003-preferences-feedback-reply-status.js';
 import { chatAttachments } from './0004-chat-attachments.js';
+import { searchTerms } from './0005-search-terms.js';
+import { attachmentFilesIndexes } from './0006-attachment-files-indexes.js';
 
 /** Every migration, in id order. A new migration is a new file here and one line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -10,4 +12,6 @@ export const MIGRATIONS: readonly Migration[] = [
   seedWarehouseAgents,
   preferencesFeedbackReplyStatus,
   chatAttachments,
+  searchTerms,
+  attachmentFilesIndexes,
 ];

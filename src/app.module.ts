@@ -16,6 +16,7 @@ import { MessagesModule } from './messages/messages.module.js';
 import { AgentsModule } from './agents/agents.module.js';
 import { ChatModule } from './chat/chat.module.js';
 import { AttachmentsModule } from './attachments/attachments.module.js';
+import { SearchModule } from './search/search.module.js';
 import { FeedbackModule } from './feedback/feedback.module.js';
 import { PreferencesModule } from './preferences/preferences.module.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
@@ -45,6 +46,8 @@ export class AppModule {
         DatabaseModule.forRoot(options.database),
         AuthModule,
         HealthModule,
+        // Before ConversationsModule: its routes (/conversations/search, /conversations/export) must win over /conversations/:id.
+        SearchModule.withAttachments(attachments),
         ConversationsModule,
         MessagesModule,
         AgentsModule,

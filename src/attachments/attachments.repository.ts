@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
+import { TermCriteria, TimeKeyset, prefixRange } from '../common/search/search-criteria.js';
+import { MAX_ATTACHMENT_TERMS, attachmentSearchText, indexTermsOf } from '../common/text/search-terms.js';
 import { Attachment, FileType, ProcessingError, StoredObject, Thumbnail } from './schemas/attachment.schema.js';
 
 export type AttachmentRecord = Attachment;
@@ -28,13 +30,31 @@ export interface ProcessingOutcome {
 
 const { trusted } = mongoose;
 
+export interface AttachmentSearchFilter {
+  terms: TermCriteria;
+  onlyConversations?: Types.ObjectId[];
+  excludeConversations: Types.ObjectId[];
+  from?: Date;
+  to?: Date;
+  before?: TimeKeyset;
+}
+
+function attachmentTerms(name: string, text: string | null): string[] {
+  return indexTermsOf(attachmentSearchText(name, text), MAX_ATTACHMENT_TERMS);
+}
+
 /** The only owner of the chat_attachments Model; user-facing methods take the owner id first. */
 @Injectable()
 export class AttachmentsRepository {
   constructor(@InjectModel(Attachment.name) private readonly model: Model<Attachment>) {}
 
   async insert(ownerId: string, attachment: NewAttachment): Promise<AttachmentRecord> {
-    const doc = await this.model.create({ ...attachment, userId: ownerId, processingStatus: 'pending' });
+    const doc = await this.model.create({
+      ...attachment,
+      userId: ownerId,
+      processingStatus: 'pending',
+      searchTerms: attachmentTerms(attachment.originalName, null),
+    });
     return doc.toObject<AttachmentRecord>();
   }
 
@@ -66,6 +86,41 @@ export class AttachmentsRepository {
     conversationId: Types.ObjectId,
   ): AsyncIterable<Pick<AttachmentRecord, '_id' | 'storage' | 'thumbnail'>> {
     return this.model.find({ conversationId, userId: ownerId }, { storage: 1, thumbnail: 1 }).lean<AttachmentRecord>().cursor();
+  }
+
+  /** The owner's attachments matching a term search, newest first, with their text, streamed in small batches. */
+  search(ownerId: string, filter: AttachmentSearchFilter): AsyncIterable<AttachmentRecord> {
+    const query: Record<string, unknown> = { userId: ownerId };
+    const { all, prefixes, none } = filter.terms;
+    if (all.length > 0 || none.length > 0) {
+      query.searchTerms = trusted({ ...(all.length > 0 ? { $all: all } : {}), ...(none.length > 0 ? { $nin: none } : {}) });
+    }
+    const and: Record<string, unknown>[] = prefixes.map((prefix) => ({ searchTerms: trusted({ $elemMatch: prefixRange(prefix) }) }));
+    if (filter.onlyConversations) query.conversationId = trusted({ $in: filter.onlyConversations });
+    else if (filter.excludeConversations.length > 0) query.conversationId = trusted({ $nin: filter.excludeConversations });
+    if (filter.from || filter.to) {
+      query.createdAt = trusted({ ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lte: filter.to } : {}) });
+    }
+    if (filter.before) {
+      and.push({
+        $or: [
+          { createdAt: trusted({ $lt: filter.before.time }) },
+          { createdAt: filter.before.time, _id: trusted({ $lt: filter.before.id }) },
+        ],
+      });
+    }
+    if (and.length > 0) query.$and = and;
+    // Extracted text can be long: few documents per batch keep memory small.
+    return this.model.find(query).sort({ createdAt: -1, _id: -1 }).batchSize(10).lean<AttachmentRecord>().cursor();
+  }
+
+  /** The attachments of some of the owner's messages (export), without their text. */
+  forMessages(ownerId: string, messageIds: Types.ObjectId[]): Promise<AttachmentRecord[]> {
+    return this.model
+      .find({ userId: ownerId, messageId: trusted({ $in: messageIds }) }, { extractedText: 0 })
+      .sort({ _id: 1 })
+      .lean<AttachmentRecord[]>()
+      .exec();
   }
 
   async usedBytes(ownerId: string): Promise<number> {
@@ -111,7 +166,9 @@ export class AttachmentsRepository {
     return rows.map((row) => row._id);
   }
 
-  markProcessed(id: Types.ObjectId, outcome: ProcessingOutcome, now: Date): Promise<AttachmentRecord | null> {
+  async markProcessed(id: Types.ObjectId, outcome: ProcessingOutcome, now: Date): Promise<AttachmentRecord | null> {
+    const current = await this.model.findById(id, { originalName: 1 }).lean<Pick<AttachmentRecord, 'originalName'>>().exec();
+    if (!current) return null;
     return this.model
       .findOneAndUpdate(
         { _id: id, processingStatus: 'pending' },
@@ -122,6 +179,7 @@ export class AttachmentsRepository {
             claimedUntil: null,
             processedAt: now,
             extractedText: outcome.extractedText,
+            searchTerms: attachmentTerms(current.originalName, outcome.extractedText),
             metadata: outcome.metadata,
             thumbnail: outcome.thumbnail,
             ...(outcome.content ?? {}),

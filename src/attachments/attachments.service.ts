@@ -13,7 +13,7 @@ import { countTokens } from '../common/text/tokenizer.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessagesService } from '../messages/messages.service.js';
 import { toAttachmentDto } from './attachment.mapper.js';
-import { AttachmentRecord, AttachmentsRepository } from './attachments.repository.js';
+import { AttachmentRecord, AttachmentSearchFilter, AttachmentsRepository } from './attachments.repository.js';
 import { AttachmentDto } from './dto/attachment.dto.js';
 import { AttachmentProcessor } from './processing/attachment-processor.js';
 import { ATTACHMENT_STORAGE, type AttachmentStorage, type ByteRange, storageKeyFor } from './storage/attachment-storage.js';
@@ -182,22 +182,49 @@ export class AttachmentsService {
     this.publish(DomainEvent.AttachmentDeleted, ownerId, toAttachmentDto(record));
   }
 
-  @OnEvent(DomainEvent.MessageDeleted, { async: true, promisify: true })
+  @OnEvent(DomainEvent.MessageDeleted)
   async onMessageDeleted(event: MessageDeletedPayload): Promise<void> {
-    const records = await this.attachments.forMessage(event.userId, new Types.ObjectId(event.messageId));
-    await this.discard(event.userId, records);
+    try {
+      await this.discard(event.userId, await this.attachments.forMessage(event.userId, new Types.ObjectId(event.messageId)));
+    } catch (error) {
+      this.logger.error({ err: error, messageId: event.messageId }, 'Could not remove the attachments of a deleted message');
+    }
   }
 
   /** A conversation deleted for good takes its files with it; archiving keeps them. */
-  @OnEvent(DomainEvent.ConversationUpdated, { async: true, promisify: true })
+  @OnEvent(DomainEvent.ConversationUpdated)
   async onConversationUpdated(event: ConversationEventPayload): Promise<void> {
     if (event.status !== 'deleted') return;
-    const records: AttachmentRecord[] = [];
-    for await (const record of this.attachments.storageInConversation(event.userId, new Types.ObjectId(event.conversationId))) {
-      records.push(record as AttachmentRecord);
-      if (records.length === 100) await this.discard(event.userId, records.splice(0));
+    try {
+      const records: AttachmentRecord[] = [];
+      for await (const record of this.attachments.storageInConversation(event.userId, new Types.ObjectId(event.conversationId))) {
+        records.push(record as AttachmentRecord);
+        if (records.length === 100) await this.discard(event.userId, records.splice(0));
+      }
+      await this.discard(event.userId, records);
+    } catch (error) {
+      this.logger.error({ err: error, conversationId: event.conversationId }, 'Could not remove the attachments of a deleted conversation');
     }
-    await this.discard(event.userId, records);
+  }
+
+  /** The owner's attachments matching a term search, newest first, with their extracted text (search module). */
+  async *search(ownerId: string, filter: AttachmentSearchFilter): AsyncGenerator<AttachmentDto> {
+    for await (const record of this.attachments.search(ownerId, filter)) yield toAttachmentDto(record, { includeText: true });
+  }
+
+  /** Attachment metadata (no text) of some of the owner's messages, by message id (export). */
+  async forMessages(ownerId: string, messageIds: string[]): Promise<Map<string, AttachmentDto[]>> {
+    const byMessage = new Map<string, AttachmentDto[]>();
+    if (messageIds.length === 0) return byMessage;
+    const records = await this.attachments.forMessages(
+      ownerId,
+      messageIds.map((id) => new Types.ObjectId(id)),
+    );
+    for (const record of records) {
+      const dto = toAttachmentDto(record);
+      byMessage.set(dto.messageId, [...(byMessage.get(dto.messageId) ?? []), dto]);
+    }
+    return byMessage;
   }
 
   /**

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
+import { TermCriteria, prefixRange } from '../common/search/search-criteria.js';
+import { indexTermsOf } from '../common/text/search-terms.js';
 import { Conversation, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 
 /** A conversation as stored, as a plain object (never a Mongoose document). */
@@ -39,6 +41,7 @@ export class ConversationsRepository {
     const created = await new this.model({
       userId: ownerId,
       title: data.title,
+      titleTerms: indexTermsOf(data.title ?? ''),
       role: data.role,
       agentKey: data.agentKey,
       metadata: data.metadata,
@@ -82,6 +85,7 @@ export class ConversationsRepository {
 
   updateVisible(ownerId: string, id: Types.ObjectId, changes: ConversationChanges, now: Date): Promise<ConversationRecord | null> {
     const set: Record<string, unknown> = { ...changes, updatedAt: now };
+    if (changes.title !== undefined) set.titleTerms = indexTermsOf(changes.title ?? '');
     if (changes.status === 'archived') set.archivedAt = now;
     if (changes.status === 'active') set.archivedAt = null;
     return this.model
@@ -124,8 +128,55 @@ export class ConversationsRepository {
 
   /** Sets a generated title unless the user has named the conversation meanwhile. */
   async setTitleIfUntitled(ownerId: string, id: Types.ObjectId, title: string): Promise<boolean> {
-    const result = await this.model.updateOne({ _id: id, userId: ownerId, title: null }, { $set: { title } }, { timestamps: false }).exec();
+    const result = await this.model
+      .updateOne({ _id: id, userId: ownerId, title: null }, { $set: { title, titleTerms: indexTermsOf(title) } }, { timestamps: false })
+      .exec();
     return result.modifiedCount === 1;
+  }
+
+  /** The owner's visible conversations whose title matches, most recently active first (at most `limit`). */
+  searchTitles(
+    ownerId: string,
+    terms: TermCriteria,
+    filter: { status?: string; role?: string; from?: Date; to?: Date },
+    limit: number,
+  ): Promise<ConversationRecord[]> {
+    const query: Record<string, unknown> = { userId: ownerId, status: filter.status ?? NOT_DELETED() };
+    if (terms.all.length > 0 || terms.none.length > 0) {
+      query.titleTerms = trusted({
+        ...(terms.all.length > 0 ? { $all: terms.all } : {}),
+        ...(terms.none.length > 0 ? { $nin: terms.none } : {}),
+      });
+    }
+    if (terms.prefixes.length > 0)
+      query.$and = terms.prefixes.map((prefix) => ({ titleTerms: trusted({ $elemMatch: prefixRange(prefix) }) }));
+    if (filter.role !== undefined) query.role = filter.role;
+    if (filter.from) query.lastActivityAt = trusted({ $gte: filter.from });
+    if (filter.to) query.createdAt = trusted({ $lte: filter.to });
+    return this.model.find(query).sort({ lastActivityAt: -1, _id: -1 }).limit(limit).lean<ConversationRecord[]>().exec();
+  }
+
+  /** Ids of the owner's conversations in a status (all not deleted when none is given), narrowed to a role. */
+  async ids(ownerId: string, filter: { status?: ConversationStatus; role?: string }): Promise<Types.ObjectId[]> {
+    const query: Record<string, unknown> = { userId: ownerId, status: filter.status ?? NOT_DELETED() };
+    if (filter.role !== undefined) query.role = filter.role;
+    const rows = await this.model.find(query, { _id: 1 }).lean<Pick<ConversationRecord, '_id'>[]>().exec();
+    return rows.map((row) => row._id);
+  }
+
+  findManyVisible(ownerId: string, ids: Types.ObjectId[]): Promise<ConversationRecord[]> {
+    return this.model
+      .find({ _id: trusted({ $in: ids }), userId: ownerId, status: NOT_DELETED() })
+      .lean<ConversationRecord[]>()
+      .exec();
+  }
+
+  /** The owner's visible conversations active within the range, oldest first, streamed (export). */
+  streamVisible(ownerId: string, range: { from?: Date; to?: Date }): AsyncIterable<ConversationRecord> {
+    const query: Record<string, unknown> = { userId: ownerId, status: NOT_DELETED() };
+    if (range.from) query.lastActivityAt = trusted({ $gte: range.from });
+    if (range.to) query.createdAt = trusted({ $lte: range.to });
+    return this.model.find(query).sort({ createdAt: 1, _id: 1 }).batchSize(200).lean<ConversationRecord>().cursor();
   }
 
   /** Stores a summary unless a newer one (covering more messages) is already there. */

@@ -8,6 +8,7 @@ import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
+import type { TermCriteria } from '../common/search/search-criteria.js';
 import { toConversationDto } from './conversation.mapper.js';
 import { ConversationRecord, ConversationsRepository } from './conversations.repository.js';
 import { ConversationDto } from './dto/conversation.dto.js';
@@ -102,7 +103,8 @@ export class ConversationsService {
       ? await this.conversations.markDeleted(ownerId, objectId, now)
       : await this.conversations.updateVisible(ownerId, objectId, { status: 'archived' }, now);
     if (!record) throw notFound();
-    this.events.publish(DomainEvent.ConversationUpdated, {
+    // A conversation deleted for good takes its files with it before the answer.
+    await this.events.publishAndWait(DomainEvent.ConversationUpdated, {
       userId: ownerId,
       conversationId: id,
       status: record.status,
@@ -141,6 +143,36 @@ export class ConversationsService {
 
   saveSummary(ownerId: string, id: string, summary: ConversationSummary): Promise<void> {
     return this.conversations.saveSummary(ownerId, new Types.ObjectId(id), summary);
+  }
+
+  /** Visible conversations whose title matches a term search (search module). */
+  async searchTitles(
+    ownerId: string,
+    terms: TermCriteria,
+    filter: { status?: string; role?: string; from?: Date; to?: Date },
+    limit: number,
+  ): Promise<ConversationDto[]> {
+    return (await this.conversations.searchTitles(ownerId, terms, filter, limit)).map(toConversationDto);
+  }
+
+  /** Ids of the owner's conversations in a status (every visible one when none is given), narrowed to a role. */
+  ids(ownerId: string, filter: { status?: ConversationStatus; role?: string }): Promise<Types.ObjectId[]> {
+    return this.conversations.ids(ownerId, filter);
+  }
+
+  async findManyVisible(ownerId: string, ids: string[]): Promise<ConversationDto[]> {
+    if (ids.length === 0) return [];
+    return (
+      await this.conversations.findManyVisible(
+        ownerId,
+        ids.map((id) => new Types.ObjectId(id)),
+      )
+    ).map(toConversationDto);
+  }
+
+  /** The owner's visible conversations active within the range, oldest first, streamed (export). */
+  async *streamVisible(ownerId: string, range: { from?: Date; to?: Date }): AsyncGenerator<ConversationDto> {
+    for await (const record of this.conversations.streamVisible(ownerId, range)) yield toConversationDto(record);
   }
 
   /** Fails with 404 unless the conversation exists, is the owner's and is not deleted. */

@@ -3,6 +3,8 @@ import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
 import { countTokens } from '../common/text/tokenizer.js';
+import { indexTermsOf } from '../common/text/search-terms.js';
+import { MessageSearchFilter, TimeKeyset, prefixRange } from '../common/search/search-criteria.js';
 import { GenerationInfo, Message, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
 
 export type MessageRecord = Message;
@@ -44,6 +46,7 @@ export class MessagesRepository {
   async insertMany(ownerId: string, conversationId: Types.ObjectId, messages: NewMessage[]): Promise<MessageRecord[]> {
     const docs = messages.map((message) => ({
       ...message,
+      searchTerms: indexTermsOf(message.content),
       conversationId,
       userId: ownerId,
       createdAt: message.timestamp,
@@ -136,6 +139,7 @@ export class MessagesRepository {
         {
           $set: {
             content: reply.content,
+            searchTerms: indexTermsOf(reply.content),
             tokens: reply.tokens,
             status: 'completed',
             error: null,
@@ -163,7 +167,16 @@ export class MessagesRepository {
     return this.model
       .findOneAndUpdate(
         { _id: messageId, userId: ownerId, status: PENDING },
-        { $set: { status: 'failed', error, content: partialContent, tokens: countTokens(partialContent), processingTime } },
+        {
+          $set: {
+            status: 'failed',
+            error,
+            content: partialContent,
+            searchTerms: indexTermsOf(partialContent),
+            tokens: countTokens(partialContent),
+            processingTime,
+          },
+        },
         { returnDocument: 'after' },
       )
       .lean<MessageRecord>()
@@ -175,11 +188,53 @@ export class MessagesRepository {
     return this.model
       .findOneAndUpdate(
         { _id: messageId, userId: ownerId, type: 'assistant', status: trusted({ $ne: PENDING }) },
-        { $set: { status: 'pending', content: '', tokens: 0, error: null, generation }, $unset: { tokensUsed: 1, processingTime: 1 } },
+        {
+          $set: { status: 'pending', content: '', searchTerms: [], tokens: 0, error: null, generation },
+          $unset: { tokensUsed: 1, processingTime: 1 },
+        },
         { returnDocument: 'after' },
       )
       .lean<MessageRecord>()
       .exec();
+  }
+
+  /** A user's messages matching a term search, newest first, streamed in batches (the caller stops when it has enough). */
+  search(ownerId: string, filter: MessageSearchFilter): AsyncIterable<MessageRecord> {
+    const query: Record<string, unknown> = { userId: ownerId };
+    const { all, prefixes, none } = filter.terms;
+    if (all.length > 0 || none.length > 0) {
+      query.searchTerms = trusted({ ...(all.length > 0 ? { $all: all } : {}), ...(none.length > 0 ? { $nin: none } : {}) });
+    }
+    const and: Record<string, unknown>[] = prefixes.map((prefix) => ({ searchTerms: trusted({ $elemMatch: prefixRange(prefix) }) }));
+    if (filter.onlyConversations) query.conversationId = trusted({ $in: filter.onlyConversations });
+    else if (filter.excludeConversations.length > 0) query.conversationId = trusted({ $nin: filter.excludeConversations });
+    if (filter.type) query.type = filter.type;
+    if (filter.hasAttachments !== undefined) {
+      query.attachmentCount = trusted(filter.hasAttachments ? { $gt: 0 } : { $in: [0, null] });
+    }
+    if (filter.from || filter.to) {
+      query.timestamp = trusted({ ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lte: filter.to } : {}) });
+    }
+    if (filter.before) and.push(beforeKeyset('timestamp', filter.before));
+    if (and.length > 0) query.$and = and;
+    return this.model.find(query).sort({ timestamp: -1, _id: -1 }).batchSize(100).lean<MessageRecord>().cursor();
+  }
+
+  /** Every message changed after the position, oldest change first (incremental export), streamed. */
+  changedSince(after: { time: Date; id: Types.ObjectId | null }, limit: number): AsyncIterable<MessageRecord> {
+    const query = after.id
+      ? { $or: [{ updatedAt: trusted({ $gt: after.time }) }, { updatedAt: after.time, _id: trusted({ $gt: after.id }) }] }
+      : { updatedAt: trusted({ $gte: after.time }) };
+    return this.model.find(query).sort({ updatedAt: 1, _id: 1 }).limit(limit).batchSize(500).lean<MessageRecord>().cursor();
+  }
+
+  /** A conversation's messages in order, optionally within a time range, streamed. */
+  streamConversation(ownerId: string, conversationId: Types.ObjectId, range: { from?: Date; to?: Date }): AsyncIterable<MessageRecord> {
+    const query: Record<string, unknown> = { conversationId, userId: ownerId };
+    if (range.from || range.to) {
+      query.timestamp = trusted({ ...(range.from ? { $gte: range.from } : {}), ...(range.to ? { $lte: range.to } : {}) });
+    }
+    return this.model.find(query).sort({ seq: 1 }).batchSize(200).lean<MessageRecord>().cursor();
   }
 
   /** Maintenance across all users: replies still in flight since before `staleBefore` were orphaned by a crash. */
@@ -189,4 +244,11 @@ export class MessagesRepository {
       .exec();
     return result.modifiedCount;
   }
+}
+
+/** Strictly before a (time, _id) position in newest-first order. */
+function beforeKeyset(field: string, position: TimeKeyset): Record<string, unknown> {
+  return {
+    $or: [{ [field]: trusted({ $lt: position.time }) }, { [field]: position.time, _id: trusted({ $lt: position.id }) }],
+  };
 }

@@ -7,6 +7,7 @@ import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
+import type { MessageSearchFilter } from '../common/search/search-criteria.js';
 import { countTokens } from '../common/text/tokenizer.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { CreateMessageDto } from './dto/create-message.dto.js';
@@ -29,6 +30,13 @@ export interface MessageInput {
   generation?: GenerationInfo;
   tokensUsed?: TokenUsage;
   processingTime?: number;
+}
+
+/** One message in the incremental export: the REST shape plus what a sync needs. */
+export interface MessageChange {
+  userId: string;
+  updatedAt: Date;
+  message: MessageDto;
 }
 
 /** A message as the context builder reads it. */
@@ -199,7 +207,30 @@ export class MessagesService {
     if (!deleted) throw messageNotFound();
     const latest = await this.messages.latestTimestamp(ownerId, objectId);
     await this.conversations.releaseMessageSlots(ownerId, conversationId, 1, latest);
-    this.events.publish(DomainEvent.MessageDeleted, { userId: ownerId, conversationId, messageId });
+    await this.events.publishAndWait(DomainEvent.MessageDeleted, { userId: ownerId, conversationId, messageId });
+  }
+
+  /** The owner's messages matching a term search, newest first, streamed (search module). */
+  async *search(ownerId: string, filter: MessageSearchFilter): AsyncGenerator<MessageDto> {
+    for await (const record of this.messages.search(ownerId, filter)) yield toMessageDto(record);
+  }
+
+  /** A conversation's messages in order (optionally within a time range), streamed (export). */
+  async *streamConversation(ownerId: string, conversationId: string, range: { from?: Date; to?: Date } = {}): AsyncGenerator<MessageDto> {
+    for await (const record of this.messages.streamConversation(ownerId, new Types.ObjectId(conversationId), range)) {
+      yield toMessageDto(record);
+    }
+  }
+
+  /**
+   * Every user's messages changed after a position, in change order, at most `limit` (the
+   * incremental export for analytics; admin only).
+   */
+  async *changedSince(after: { time: Date; id: string | null }, limit: number): AsyncGenerator<MessageChange> {
+    const position = { time: after.time, id: after.id ? new Types.ObjectId(after.id) : null };
+    for await (const record of this.messages.changedSince(position, limit)) {
+      yield { userId: record.userId, updatedAt: record.updatedAt, message: toMessageDto(record) };
+    }
   }
 
   /** Kept by the attachments module as files are added to or removed from a message. */

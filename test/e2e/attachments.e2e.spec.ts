@@ -94,15 +94,6 @@ describe.each(['local', 'gridfs'] as const)('Attachments API (%s storage)', (dri
     return request;
   }
 
-  /** Files follow deleted messages and conversations in the background: wait until they are gone. */
-  async function eventuallyNoObjectsFor(id: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while ((await storedObjects(t, directory)).some((name) => name.includes(id))) {
-      if (Date.now() > deadline) throw new Error(`files of ${id} are still stored`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-
   async function processed(app: TestApp, user: string, id: string): Promise<AttachmentBody> {
     const deadline = Date.now() + 15_000;
     for (;;) {
@@ -370,14 +361,14 @@ describe.each(['local', 'gridfs'] as const)('Attachments API (%s storage)', (dri
 
     await t.http().delete(`${API}/conversations/${first.conversationId}/messages/${first.messageId}`).set(t.auth('tidy')).expect(204);
     await t.http().get(`${API}/attachments/${b.id}`).set(t.auth('tidy')).expect(404);
-    await eventuallyNoObjectsFor(b.id);
+    expect((await storedObjects(t, directory)).filter((name) => name.includes(b.id))).toEqual([]);
     const conversation = await t.http().get(`${API}/conversations/${first.conversationId}`).set(t.auth('tidy')).expect(200);
     expect(conversation.body.messageCount).toBe(0);
 
     const second = await userMessage(t, 'tidy');
     const [c] = (await upload(t, 'tidy', second.messageId, [[Buffer.from('c'), 'c.txt']]).expect(201)).body.items;
     await t.http().delete(`${API}/conversations/${second.conversationId}?permanent=true`).set(t.auth('tidy')).expect(204);
-    await eventuallyNoObjectsFor(c.id);
+    expect((await storedObjects(t, directory)).filter((name) => name.includes(c.id))).toEqual([]);
     await t.http().get(`${API}/attachments/${c.id}`).set(t.auth('tidy')).expect(404);
   });
 

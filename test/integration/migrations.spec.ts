@@ -44,6 +44,34 @@ describe('MigrationRunner', () => {
     await expect(db.collection('chat_messages').insertOne({ conversationId, seq: 1 })).rejects.toMatchObject({ code: 11000 });
   });
 
+  it('backfills search terms of data written before search existed, reporting progress', async () => {
+    const before = MIGRATIONS.filter((migration) => migration.id < '0005');
+    await new MigrationRunner(db, before).up();
+    const conversationId = new mongoose.Types.ObjectId();
+    await db.collection('chat_conversations').insertOne({ _id: conversationId, userId: 'old', title: 'Picking wave' });
+    await db
+      .collection('chat_messages')
+      .insertMany(
+        Array.from({ length: 1200 }, (_, i) => ({ conversationId, userId: 'old', seq: i + 1, content: `Damaged tote number ${i}` })),
+      );
+    await db
+      .collection('chat_attachments')
+      .insertOne({ userId: 'old', originalName: 'Forklift-manual.pdf', extractedText: 'Battery charging' });
+
+    const log: string[] = [];
+    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual([
+      '0005-search-terms',
+      '0006-attachment-files-indexes',
+    ]);
+    expect(await db.collection('chat_messages').countDocuments({ searchTerms: { $exists: false } })).toBe(0);
+    expect(await db.collection('chat_messages').findOne({ seq: 7 })).toMatchObject({ searchTerms: ['damag', 'tote', 'number', '6'] });
+    expect(await db.collection('chat_conversations').findOne({ _id: conversationId })).toMatchObject({ titleTerms: ['pick', 'wave'] });
+    expect(await db.collection('chat_attachments').findOne({ userId: 'old' })).toMatchObject({
+      searchTerms: ['forklift', 'manual', 'batteri', 'charg'],
+    });
+    expect(log).toEqual(expect.arrayContaining(['0005-search-terms: chat_messages.searchTerms: 1200 documents indexed']));
+  });
+
   it('applies in order, records each, and is a no-op when run again', async () => {
     const log: string[] = [];
     const runner = new MigrationRunner(db, [recording('0001-a', log), recording('0002-b', log)]);

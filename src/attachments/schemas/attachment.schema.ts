@@ -101,6 +101,10 @@ export class Attachment {
   @Prop({ type: String, default: null })
   extractedText!: string | null;
 
+  /** Normalised, stemmed terms of the name and the extracted text (src/common/text/search-terms.ts); not read by default. */
+  @Prop({ type: [String], default: undefined, select: false })
+  searchTerms?: string[];
+
   /** Findings of processing: dimensions, pages, duration, codecs, OCR state. */
   @Prop({ type: Object, default: () => ({}) })
   metadata!: Record<string, unknown>;
@@ -126,3 +130,5 @@ AttachmentSchema.index({ conversationId: 1, createdAt: 1 });
 AttachmentSchema.index({ userId: 1, createdAt: -1 });
 // work left pending, e.g. by a crashed instance
 AttachmentSchema.index({ processingStatus: 1, claimedUntil: 1 });
+// 0005: search — a user's files whose name or text contains a term, newest first
+AttachmentSchema.index({ userId: 1, searchTerms: 1, createdAt: -1 });

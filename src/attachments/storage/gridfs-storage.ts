@@ -1,48 +1,85 @@
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import mongoose from 'mongoose';
 import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError } from './attachment-storage.js';
 
 export const GRIDFS_BUCKET = 'chat_attachment_files';
-/** Chunks (255 KiB each) fetched per round trip when reading. */
+/** GridFS's default chunk size. */
+const CHUNK_SIZE = 255 * 1024;
+/** Chunks fetched per round trip when reading. */
 const READ_BATCH_CHUNKS = 8;
+/** Chunk inserts awaiting acknowledgement at once while writing. */
+const WRITES_IN_FLIGHT = 4;
 
 /**
- * Files inside MongoDB (GridFS), so several instances share them without a shared disk. The
- * GridFS filename is the storage key; a file becomes visible when its files document is written,
- * which the driver does after the last chunk, every chunk write acknowledged. An aborted upload
- * has its chunks removed. The SHA-256 is computed from the bytes as they are written.
+ * Files inside MongoDB in the GridFS layout (bucket `chat_attachment_files`), so several instances
+ * share them without a shared disk and any GridFS tool can read them. The GridFS filename is the
+ * storage key; a file becomes visible when its files document is written, after every chunk is
+ * acknowledged. The SHA-256 is computed from the bytes as they are written. Migration 0006
+ * creates the GridFS indexes (this writer does not go through the driver's upload stream, which
+ * would create them).
  */
 export class GridFsAttachmentStorage implements AttachmentStorage {
   readonly driver = 'gridfs';
   private readonly bucket: mongoose.mongo.GridFSBucket;
-  private readonly chunks: mongoose.mongo.Collection<{ files_id: unknown; n: number; data: mongoose.mongo.Binary }>;
+  private readonly chunks: mongoose.mongo.Collection<{ files_id: mongoose.mongo.ObjectId; n: number; data: mongoose.mongo.Binary }>;
+  private readonly files: mongoose.mongo.Collection<mongoose.mongo.GridFSFile>;
 
   constructor(db: mongoose.mongo.Db) {
     this.bucket = new mongoose.mongo.GridFSBucket(db, { bucketName: GRIDFS_BUCKET });
     this.chunks = db.collection(`${GRIDFS_BUCKET}.chunks`);
+    this.files = db.collection(`${GRIDFS_BUCKET}.files`);
   }
 
+  /**
+   * Writes the chunks (a few in flight at once), then the files document that makes the file
+   * visible. On failure it waits for the writes in flight before removing the chunks, so none is
+   * left behind (the driver's upload stream can let one land after its abort).
+   */
   async write(key: string, source: Readable, owner: string): Promise<StoredFile> {
     await this.remove(key);
+    const id = new mongoose.mongo.ObjectId();
     const hash = createHash('sha256');
+    const inFlight = new Set<Promise<unknown>>();
     let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
+    let n = 0;
+    let buffered: Buffer[] = [];
+    let bufferedBytes = 0;
+    const put = async (data: Buffer) => {
+      const insert = this.chunks.insertOne({ files_id: id, n: n++, data: new mongoose.mongo.Binary(data) });
+      inFlight.add(insert);
+      void insert.finally(() => inFlight.delete(insert)).catch(() => undefined);
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+    };
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
         hash.update(chunk);
         size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const upload = this.bucket.openUploadStream(key, { metadata: { userId: owner } });
-    try {
-      await pipeline(source, measure, upload);
+        buffered.push(chunk);
+        bufferedBytes += chunk.length;
+        while (bufferedBytes >= CHUNK_SIZE) {
+          const joined = Buffer.concat(buffered, bufferedBytes);
+          await put(joined.subarray(0, CHUNK_SIZE));
+          buffered = [joined.subarray(CHUNK_SIZE)];
+          bufferedBytes -= CHUNK_SIZE;
+        }
+      }
+      if (bufferedBytes > 0) await put(Buffer.concat(buffered, bufferedBytes));
+      await Promise.all(inFlight);
+      await this.files.insertOne({
+        _id: id,
+        length: size,
+        chunkSize: CHUNK_SIZE,
+        uploadDate: new Date(),
+        filename: key,
+        metadata: { userId: owner },
+      });
+      return { size, sha256: hash.digest('hex') };
     } catch (error) {
-      await upload.abort().catch(() => undefined);
+      await Promise.allSettled(inFlight);
+      await this.chunks.deleteMany({ files_id: id });
       throw error;
     }
-    return { size, sha256: hash.digest('hex') };
   }
 
   /**

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import MiniSearch, { type SearchResult } from 'minisearch';
 import { stemmer } from 'stemmer';
+import { STOP_WORDS } from '../../common/text/search-terms.js';
 import type { AgentRuntime } from '../../agents/agents.service.js';
 import type { AppConfig } from '../../common/config/app-config.js';
 import type { KnowledgeEntry } from '../../agents/schemas/agent.schema.js';
@@ -13,11 +14,6 @@ const MAX_CITED = 3;
 const RELATIVE_SCORE_FLOOR = 0.35;
 const SUMMARY_MAX_CHARS = 2000;
 const WORDS_PER_CHUNK = 4;
-const STOP_WORDS = new Set(
-  'a an and are as at be but by can do does for from get got has have how i if in into is it its me my no not of on or our should so that the then there this to was we what when where which who why will with you your'.split(
-    ' ',
-  ),
-);
 
 /**
  * The embedded reply engine: answers from the agent's playbook with full-text retrieval

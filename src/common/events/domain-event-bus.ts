@@ -10,6 +10,14 @@ export class DomainEventBus {
   publish<K extends keyof DomainEventMap>(name: K, payload: DomainEventMap[K]): void {
     this.emitter.emit(name, payload);
   }
+
+  /**
+   * Publishes and waits for every listener to finish: for effects the caller's answer must
+   * already include (a deleted message's files are gone when the DELETE answers).
+   */
+  async publishAndWait<K extends keyof DomainEventMap>(name: K, payload: DomainEventMap[K]): Promise<void> {
+    await this.emitter.emitAsync(name, payload);
+  }
 }
 
 @Global()

@@ -10,12 +10,15 @@ import { HttpStatus } from '@nestjs/common';
  */
 export interface CursorPosition {
   scope: string;
+  /** For ranked listings (search): the rank of the last item, compared before `key`. */
+  rank?: number;
   key: Date;
   id: Types.ObjectId;
 }
 
 interface EncodedCursor {
   s: string;
+  r?: number;
   k: string;
   i: string;
 }
@@ -24,6 +27,7 @@ const MAX_CURSOR_LENGTH = 512;
 
 export function encodeCursor(position: CursorPosition): string {
   const payload: EncodedCursor = { s: position.scope, k: position.key.toISOString(), i: position.id.toHexString() };
+  if (position.rank !== undefined) payload.r = position.rank;
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
 }
 
@@ -41,11 +45,12 @@ export function decodeCursor(cursor: string, expectedScope: string, parameter: s
     throw invalid();
   }
   if (typeof payload !== 'object' || payload === null) throw invalid();
-  const { s, k, i } = payload;
+  const { s, r, k, i } = payload;
   if (s !== expectedScope || typeof k !== 'string' || typeof i !== 'string' || !/^[0-9a-f]{24}$/.test(i)) throw invalid();
+  if (r !== undefined && (typeof r !== 'number' || !Number.isFinite(r))) throw invalid();
   const key = new Date(k);
   if (Number.isNaN(key.getTime()) || key.toISOString() !== k) throw invalid();
-  return { scope: s, key, id: new Types.ObjectId(i) };
+  return { scope: s, ...(r !== undefined ? { rank: r } : {}), key, id: new Types.ObjectId(i) };
 }
 
 export interface Page<T> {

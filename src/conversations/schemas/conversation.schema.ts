@@ -24,6 +24,10 @@ export class Conversation {
   @Prop({ type: String, default: null })
   title!: string | null;
 
+  /** Normalised, stemmed terms of `title` (src/common/text/search-terms.ts); not read by default. */
+  @Prop({ type: [String], default: undefined, select: false })
+  titleTerms?: string[];
+
   /** The WMS role whose agent this conversation talks to. */
   @Prop({ type: String, required: true })
   role!: string;
@@ -76,3 +80,5 @@ ConversationSchema.index({ userId: 1, createdAt: -1 });
 ConversationSchema.index({ userId: 1, status: 1, lastActivityAt: -1, _id: -1 });
 // 0001: GET /conversations?role= — the same listing narrowed to one agent role.
 ConversationSchema.index({ userId: 1, status: 1, role: 1, lastActivityAt: -1, _id: -1 });
+// 0005: search — a user's conversations whose title contains a term.
+ConversationSchema.index({ userId: 1, titleTerms: 1 });

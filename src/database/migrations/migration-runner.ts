@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Db, Migration } from './migration.js';
+import { Db, Migration, MigrationContext } from './migration.js';
 
 export const CHANGELOG_COLLECTION = 'migrations_changelog';
 export const LOCK_COLLECTION = 'migrations_lock';
@@ -73,7 +73,7 @@ export class MigrationRunner {
       for (const migration of this.migrations) {
         if (applied.has(migration.id)) continue;
         this.log(`applying ${migration.id}: ${migration.description}`);
-        await migration.up(this.db);
+        await migration.up(this.db, this.context(migration.id));
         await this.changelog().updateOne(
           { _id: migration.id },
           { $set: { description: migration.description, appliedAt: new Date() } },
@@ -92,10 +92,22 @@ export class MigrationRunner {
       const last = [...this.migrations].reverse().find((migration) => applied.has(migration.id));
       if (!last) return null;
       this.log(`reverting ${last.id}: ${last.description}`);
-      await last.down(this.db);
+      await last.down(this.db, this.context(last.id));
       await this.changelog().deleteOne({ _id: last.id });
       return last.id;
     });
+  }
+
+  /** Progress of a long migration: logged, and the lock's lease extended so no other process takes over. */
+  private context(id: string): MigrationContext {
+    return {
+      progress: async (message) => {
+        this.log(`${id}: ${message}`);
+        await this.db
+          .collection<LockEntry>(LOCK_COLLECTION)
+          .updateOne({ _id: LOCK_ID, owner: this.owner }, { $set: { expiresAt: new Date(Date.now() + this.lockTtlMs) } });
+      },
+    };
   }
 
   private async applied(): Promise<Map<string, ChangelogEntry>> {

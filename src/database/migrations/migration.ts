@@ -10,8 +10,13 @@ export interface Migration {
   /** Sortable and unique, e.g. `0001-create-chat-collections`. */
   id: string;
   description: string;
-  up(db: Db): Promise<void>;
-  down(db: Db): Promise<void>;
+  up(db: Db, context: MigrationContext): Promise<void>;
+  down(db: Db, context: MigrationContext): Promise<void>;
+}
+
+/** What a long migration reports through: each call logs and extends the runner's lock. */
+export interface MigrationContext {
+  progress(message: string): Promise<void>;
 }
 
 /** Creates a collection unless it exists (code 48, NamespaceExists, is not an error here). */

@@ -107,6 +107,10 @@ export class Message {
   @Prop({ type: TokenUsageSchema, default: undefined })
   tokensUsed?: TokenUsage;
 
+  /** Normalised, stemmed terms of `content` (src/common/text/search-terms.ts), kept on every write; not read by default. */
+  @Prop({ type: [String], default: undefined, select: false })
+  searchTerms?: string[];
+
   /** Files attached to this message (kept by the attachments module). */
   @Prop({ type: Number, default: 0, min: 0 })
   attachmentCount!: number;
@@ -131,3 +135,7 @@ MessageSchema.index({ userId: 1, timestamp: -1 });
 MessageSchema.index({ conversationId: 1, seq: 1 }, { unique: true });
 // 0003: the sweep that fails replies left pending by a crashed instance.
 MessageSchema.index({ status: 1, updatedAt: 1 });
+// 0005: search — a user's messages containing a term, newest first.
+MessageSchema.index({ userId: 1, searchTerms: 1, timestamp: -1 });
+// 0005: incremental export for analytics — everything changed since a point in time.
+MessageSchema.index({ updatedAt: 1, _id: 1 });

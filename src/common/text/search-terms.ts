@@ -1,0 +1,90 @@
+import { stemmer } from 'stemmer';
+
+/**
+ * The one definition of what a searchable term is, shared by indexing (terms stored with each
+ * message, title and attachment) and querying, so both sides always agree:
+ * - words are runs of letters and digits; case and diacritics are folded (`Ärger` = `arger`);
+ * - Latin-script words are Porter-stemmed (`picked`, `picking`, `picks` → `pick`);
+ * - Chinese, Japanese and Korean have no spaces between words: their runs are indexed as single
+ *   characters and overlapping pairs, and a query word as its pairs;
+ * - a few very common English words are not indexed.
+ */
+
+export const STOP_WORDS: ReadonlySet<string> = new Set(
+  'a an and are as at be but by can do does for from get got has have how i if in into is it its me my no not of on or our should so that the then there this to was we what when where which who why will with you your'.split(
+    ' ',
+  ),
+);
+
+const CJK = String.raw`\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}`;
+/** A CJK run, or a run of other letters, marks and digits. */
+const WORD = new RegExp(String.raw`[${CJK}]+|(?:(?![${CJK}])[\p{L}\p{M}\p{N}])+`, 'gu');
+const IS_CJK = new RegExp(String.raw`^[${CJK}]`, 'u');
+const LATIN_WORD = /^[a-z0-9]+$/;
+
+export interface Token {
+  /** Folded (lower case, no diacritics), not stemmed. */
+  folded: string;
+  start: number;
+  end: number;
+  cjk: boolean;
+}
+
+/** Lower case without diacritics: what matching compares. */
+export function fold(text: string): string {
+  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ß/g, 'ss');
+}
+
+/** The words of a text with their offsets in it. */
+export function tokenize(text: string): Token[] {
+  const tokens: Token[] = [];
+  for (const match of text.matchAll(WORD)) {
+    const folded = fold(match[0]);
+    if (folded === '') continue;
+    tokens.push({ folded, start: match.index, end: match.index + match[0].length, cjk: IS_CJK.test(match[0]) });
+  }
+  return tokens;
+}
+
+/** The term a folded non-CJK word is indexed under. */
+export function stemWord(folded: string): string {
+  return LATIN_WORD.test(folded) && folded.length > 2 ? stemmer(folded) : folded;
+}
+
+/** Terms a query word must all match (a CJK word: its character pairs). */
+export function queryTermsOf(token: Token): string[] {
+  if (!token.cjk) return [stemWord(token.folded)];
+  const chars = [...token.folded];
+  if (chars.length === 1) return chars;
+  return chars.slice(1).map((char, i) => chars[i]! + char);
+}
+
+/**
+ * The distinct terms of a text, in first-seen order, at most `max` of them (a very long document
+ * is indexed by the terms of its beginning).
+ */
+export function indexTermsOf(text: string, max = MAX_TERMS): string[] {
+  const terms = new Set<string>();
+  for (const token of tokenize(text)) {
+    if (token.cjk) {
+      const chars = [...token.folded];
+      chars.forEach((char, i) => {
+        terms.add(char);
+        if (i > 0) terms.add(chars[i - 1]! + char);
+      });
+    } else if (!STOP_WORDS.has(token.folded)) {
+      terms.add(stemWord(token.folded));
+    }
+    if (terms.size >= max) break;
+  }
+  return [...terms].slice(0, max);
+}
+
+/** Attachments are found by their name (without extension) and their extracted text. */
+export function attachmentSearchText(name: string, extractedText: string | null): string {
+  return `${name.replace(/\.[a-z0-9]+$/i, '')} ${extractedText ?? ''}`;
+}
+
+/** Terms kept per message or title, and per attachment (long documents are indexed by their beginning). */
+export const MAX_TERMS = 4000;
+export const MAX_ATTACHMENT_TERMS = 10_000;
