@@ -17,6 +17,7 @@ import { AgentsModule } from './agents/agents.module.js';
 import { ChatModule } from './chat/chat.module.js';
 import { AttachmentsModule } from './attachments/attachments.module.js';
 import { SearchModule } from './search/search.module.js';
+import { ExportModule } from './export/export.module.js';
 import { FeedbackModule } from './feedback/feedback.module.js';
 import { PreferencesModule } from './preferences/preferences.module.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
@@ -46,8 +47,9 @@ export class AppModule {
         DatabaseModule.forRoot(options.database),
         AuthModule,
         HealthModule,
-        // Before ConversationsModule: its routes (/conversations/search, /conversations/export) must win over /conversations/:id.
+        // Before ConversationsModule: their routes (/conversations/search, /conversations/export) must win over /conversations/:id.
         SearchModule.withAttachments(attachments),
+        ExportModule.forRoot({ userExports: options.config.compliance.enableChatExport, attachments }),
         ConversationsModule,
         MessagesModule,
         AgentsModule,

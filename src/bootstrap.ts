@@ -44,6 +44,9 @@ function setUpApiDocs(app: INestApplication, config: AppConfig): void {
     config.chat.enableFileUploads
       ? null
       : 'File uploads are turned off on this deployment (CHAT_ENABLE_FILE_UPLOADS=false): the attachment routes are not served.',
+    config.compliance.enableChatExport
+      ? null
+      : 'Conversation exports are turned off on this deployment (ENABLE_CHAT_EXPORT=false): the export routes are not served.',
   ].filter((line): line is string => line !== null);
   const document = SwaggerModule.createDocument(
     app,

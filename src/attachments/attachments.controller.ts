@@ -21,7 +21,7 @@ import { AttachmentsService, FileContent } from './attachments.service.js';
 import { AttachmentDto, AttachmentListDto } from './dto/attachment.dto.js';
 import { GetAttachmentQuery } from './dto/attachment-queries.js';
 import { ALLOWED_EXTENSIONS, isInlineSafe, servedContentType } from './upload/file-policy.js';
-import { contentDisposition } from './upload/range.js';
+import { contentDisposition } from '../common/http/content-disposition.js';
 
 const ApiPartialContentResponse = (options: Omit<ApiResponseOptions, 'status'>) =>
   ApiResponse({ ...options, status: HttpStatus.PARTIAL_CONTENT });

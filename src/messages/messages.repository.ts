@@ -44,13 +44,15 @@ export class MessagesRepository {
   constructor(@InjectModel(Message.name) private readonly model: Model<Message>) {}
 
   async insertMany(ownerId: string, conversationId: Types.ObjectId, messages: NewMessage[]): Promise<MessageRecord[]> {
+    const now = new Date();
     const docs = messages.map((message) => ({
       ...message,
       searchTerms: indexTermsOf(message.content),
       conversationId,
       userId: ownerId,
       createdAt: message.timestamp,
-      updatedAt: message.timestamp,
+      // The time of the write, not of the message: a back-dated import must still reach incremental exports.
+      updatedAt: now,
     }));
     const inserted = await this.model.insertMany(docs, { ordered: true, lean: false });
     return inserted.map((doc) => doc.toObject<MessageRecord>());
@@ -79,7 +81,7 @@ export class MessagesRepository {
   }
 
   async adjustAttachmentCount(ownerId: string, messageId: Types.ObjectId, delta: number): Promise<void> {
-    await this.model.updateOne({ _id: messageId, userId: ownerId }, { $inc: { attachmentCount: delta } }, { timestamps: false }).exec();
+    await this.model.updateOne({ _id: messageId, userId: ownerId }, { $inc: { attachmentCount: delta } }).exec();
   }
 
   /** Deletes one message of the owner's conversation; returns it as it was, or null. */
@@ -220,12 +222,18 @@ export class MessagesRepository {
     return this.model.find(query).sort({ timestamp: -1, _id: -1 }).batchSize(100).lean<MessageRecord>().cursor();
   }
 
-  /** Every message changed after the position, oldest change first (incremental export), streamed. */
-  changedSince(after: { time: Date; id: Types.ObjectId | null }, limit: number): AsyncIterable<MessageRecord> {
-    const query = after.id
+  /** Every message changed after the position and at or before `until`, oldest change first (incremental export), streamed. */
+  changedSince(after: { time: Date; id: Types.ObjectId | null }, until: Date, limit: number): AsyncIterable<MessageRecord> {
+    const since = after.id
       ? { $or: [{ updatedAt: trusted({ $gt: after.time }) }, { updatedAt: after.time, _id: trusted({ $gt: after.id }) }] }
       : { updatedAt: trusted({ $gte: after.time }) };
-    return this.model.find(query).sort({ updatedAt: 1, _id: 1 }).limit(limit).batchSize(500).lean<MessageRecord>().cursor();
+    return this.model
+      .find({ $and: [since, { updatedAt: trusted({ $lte: until }) }] })
+      .sort({ updatedAt: 1, _id: 1 })
+      .limit(limit)
+      .batchSize(500)
+      .lean<MessageRecord>()
+      .cursor();
   }
 
   /** A conversation's messages in order, optionally within a time range, streamed. */

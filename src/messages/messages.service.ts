@@ -223,12 +223,12 @@ export class MessagesService {
   }
 
   /**
-   * Every user's messages changed after a position, in change order, at most `limit` (the
-   * incremental export for analytics; admin only).
+   * Every user's messages changed after a position and up to `until`, in change order, at most
+   * `limit` (the incremental export for analytics; admin only).
    */
-  async *changedSince(after: { time: Date; id: string | null }, limit: number): AsyncGenerator<MessageChange> {
+  async *changedSince(after: { time: Date; id: string | null }, until: Date, limit: number): AsyncGenerator<MessageChange> {
     const position = { time: after.time, id: after.id ? new Types.ObjectId(after.id) : null };
-    for await (const record of this.messages.changedSince(position, limit)) {
+    for await (const record of this.messages.changedSince(position, until, limit)) {
       yield { userId: record.userId, updatedAt: record.updatedAt, message: toMessageDto(record) };
     }
   }

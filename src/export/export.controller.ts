@@ -1,0 +1,125 @@
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ZipArchive } from 'archiver';
+import type { Response } from 'express';
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import { CurrentUser } from '../auth/current-user.decorator.js';
+import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
+import { contentDisposition } from '../common/http/content-disposition.js';
+import { IdParams } from '../common/mongo/object-id.js';
+import { ConversationExportQuery, HistoryExportQuery } from './dto/export.dto.js';
+import { ExportService } from './export.service.js';
+import { ExportSource, exportFileName } from './formats/export-model.js';
+import { writePdfTranscript } from './formats/pdf-transcript.js';
+import { csvDocument, jsonConversation, jsonConversations, markdownConversation } from './formats/text-formats.js';
+import { drained, send } from './streaming.js';
+
+const CONTENT_TYPES = {
+  json: 'application/json; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  md: 'text/markdown; charset=utf-8',
+  pdf: 'application/pdf',
+  zip: 'application/zip',
+} as const;
+
+const FILE_CONTENT = (description: string) => ({
+  description,
+  content: Object.fromEntries(
+    Object.values(CONTENT_TYPES).map((type) => [type.split(';')[0]!, { schema: { type: 'string', format: 'binary' } }]),
+  ),
+});
+
+/** Registered before the conversations module, so `/conversations/export` is not read as `/conversations/:id`. */
+@ApiTags('export')
+@ApiBearerAuth()
+@ApiErrorResponses(400, 401)
+@Controller('chat/conversations')
+export class ExportController {
+  constructor(private readonly exports: ExportService) {}
+
+  @Get('export')
+  @ApiOperation({
+    summary: 'Export all your conversations (json, csv, or zip with one file per conversation and an index)',
+    description:
+      'Streams: any size of history is sent as it is read. `from`/`to` keep the messages in that time range and the conversations active in it.',
+  })
+  @ApiOkResponse(FILE_CONTENT('The export, as a download.'))
+  async history(@CurrentUser() user: AuthenticatedUser, @Query() query: HistoryExportQuery, @Res() response: Response): Promise<void> {
+    const range = ExportService.parseRange(query.from, query.to);
+    const format = query.format ?? 'json';
+    const sources = this.exports.history(user.id, range);
+    const name = `wms-chat-history-${new Date().toISOString().slice(0, 10)}.${format}`;
+    startDownload(response, CONTENT_TYPES[format], name);
+    if (format === 'zip') {
+      await sendZip(response, sources);
+      return;
+    }
+    const range_ = { from: range.from?.toISOString() ?? null, to: range.to?.toISOString() ?? null };
+    await send(response, format === 'csv' ? csvDocument(sources) : jsonConversations({ userId: user.id, range: range_ }, sources));
+  }
+
+  @Get(':id/export')
+  @ApiOperation({ summary: 'Export one conversation as JSON (versioned schema), CSV, Markdown or PDF' })
+  @ApiOkResponse(FILE_CONTENT('The export, as a download.'))
+  @ApiErrorResponses(404)
+  async conversation(
+    @CurrentUser() user: AuthenticatedUser,
+    @Param() { id }: IdParams,
+    @Query() query: ConversationExportQuery,
+    @Res() response: Response,
+  ): Promise<void> {
+    const format = query.format ?? 'json';
+    const source = await this.exports.conversation(user.id, id);
+    startDownload(response, CONTENT_TYPES[format], exportFileName(source.conversation, format));
+    if (format === 'pdf') {
+      await writePdfTranscript(source, response, () => drained(response));
+      return;
+    }
+    const body = format === 'json' ? jsonConversation(source) : format === 'csv' ? csvDocument([source]) : markdownConversation(source);
+    await send(response, body);
+  }
+}
+
+function startDownload(response: Response, contentType: string, fileName: string): void {
+  response.status(200);
+  response.setHeader('Content-Type', contentType);
+  response.setHeader('Content-Disposition', contentDisposition('attachment', fileName));
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  response.setHeader('Cache-Control', 'no-store');
+}
+
+async function sendZip(response: Response, sources: AsyncIterable<ExportSource>): Promise<void> {
+  const archive = new ZipArchive({ zlib: { level: 6 } });
+  const done = pipeline(archive, response).catch(() => response.destroy());
+  const index: Record<string, unknown>[] = [];
+  try {
+    for await (const source of sources) {
+      const { conversation } = source;
+      const name = `conversations/${exportFileName(conversation, 'json')}`;
+      const added = once(archive, 'entry');
+      archive.append(Readable.from(jsonConversation(source)), { name, date: new Date(conversation.updatedAt) });
+      // One entry at a time: the next conversation is read only when this one is written.
+      await added;
+      index.push({
+        id: conversation.id,
+        title: conversation.title,
+        file: name,
+        role: conversation.role,
+        agentKey: conversation.agentKey,
+        status: conversation.status,
+        messageCount: conversation.messageCount,
+        createdAt: conversation.createdAt,
+        lastMessageAt: conversation.lastMessageAt,
+      });
+    }
+    archive.append(JSON.stringify({ conversations: index }, null, 2), { name: 'index.json' });
+    await archive.finalize();
+  } catch (error) {
+    archive.abort();
+    response.destroy(error as Error);
+  }
+  await done;
+}
