@@ -6,6 +6,7 @@ import { createApp } from '../src/bootstrap.js';
 import { loadAppConfig } from '../src/common/config/app-config.js';
 import { resolveMongoStore } from '../src/database/store/mongo-store.js';
 import { sendJsonOk } from './lib/http.js';
+import { SeededConversation, chatText, seedHistory } from './lib/history-seed.js';
 import { formatRow, runBenchmark, runConcurrently, seededRandom, summarize } from './lib/stats.js';
 
 /**
@@ -25,96 +26,10 @@ const SECRET = 'bench-secret-bench-secret-bench-secret';
 const DB_NAME = 'wms_chat_bench';
 
 const random = seededRandom(42);
-const WORDS =
-  'pick pack tote pallet aisle bay slot scan label carton wave zone dock trailer cycle count replenish short damaged lot expiry sku lpn putaway staging shipment carrier manifest'.split(
-    ' ',
-  );
 
 function intEnv(name: string, fallback: number): number {
   const value = process.env[name];
   return value ? Number.parseInt(value, 10) : fallback;
-}
-
-/** Log-normal message length: user turns short, assistant turns longer, with a long tail. */
-function chatText(meanWords: number): string {
-  const gaussian = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const words = Math.max(1, Math.round(Math.exp(Math.log(meanWords) + 0.8 * gaussian)));
-  return Array.from({ length: words }, () => WORDS[Math.floor(random() * WORDS.length)]).join(' ');
-}
-
-/** Conversation sizes skewed like real chat: most short, a few very long (sums to MESSAGES). */
-function conversationSizes(): number[] {
-  const weights = Array.from({ length: CONVERSATIONS }, () => (-Math.log(1 - random())) ** 1.6);
-  const total = weights.reduce((sum, weight) => sum + weight, 0);
-  const sizes = weights.map((weight) => Math.max(2, Math.round((weight / total) * MESSAGES)));
-  let drift = MESSAGES - sizes.reduce((sum, size) => sum + size, 0);
-  for (let i = 0; drift !== 0; i = (i + 1) % sizes.length) {
-    if (drift > 0) {
-      sizes[i]! += 1;
-      drift -= 1;
-    } else if (sizes[i]! > 2) {
-      sizes[i]! -= 1;
-      drift += 1;
-    }
-  }
-  return sizes;
-}
-
-interface SeededConversation {
-  id: mongoose.Types.ObjectId;
-  userId: string;
-  size: number;
-}
-
-async function seed(db: mongoose.mongo.Db): Promise<SeededConversation[]> {
-  const sizes = conversationSizes();
-  const start = Date.parse('2026-01-01T00:00:00Z');
-  const conversations = sizes.map((size, index) => ({ id: new mongoose.Types.ObjectId(), userId: `user-${index % USERS}`, size }));
-  let batch: Record<string, unknown>[] = [];
-  const flush = async () => {
-    if (batch.length > 0) await db.collection('chat_messages').insertMany(batch, { ordered: false });
-    batch = [];
-  };
-  for (const [index, conversation] of conversations.entries()) {
-    const created = new Date(start + index * 60_000);
-    let time = created.getTime();
-    for (let seq = 1; seq <= conversation.size; seq += 1) {
-      time += 1000 + Math.floor(random() * 120_000);
-      const type = seq % 2 === 1 ? 'user' : 'assistant';
-      batch.push({
-        conversationId: conversation.id,
-        userId: conversation.userId,
-        type,
-        content: chatText(type === 'user' ? 12 : 60),
-        metadata: {},
-        timestamp: new Date(time),
-        seq,
-        createdAt: new Date(time),
-        updatedAt: new Date(time),
-        ...(type === 'assistant' ? { tokensUsed: { prompt: 300, completion: 80, total: 380 }, processingTime: 900 } : {}),
-      });
-      if (batch.length === 5000) await flush();
-    }
-    await db.collection('chat_conversations').insertOne({
-      _id: conversation.id,
-      userId: conversation.userId,
-      title: `Conversation ${index}`,
-      role: 'warehouse_operator',
-      agentKey: 'picking-assistant',
-      status: 'active',
-      metadata: {},
-      lastMessageAt: new Date(time),
-      lastActivityAt: new Date(time),
-      messageCount: conversation.size,
-      lastSeq: conversation.size,
-      archivedAt: null,
-      deletedAt: null,
-      createdAt: created,
-      updatedAt: new Date(time),
-    });
-  }
-  await flush();
-  return conversations;
 }
 
 async function main(): Promise<void> {
@@ -137,7 +52,7 @@ async function main(): Promise<void> {
     await db.collection('chat_messages').deleteMany({});
     await db.collection('chat_conversations').deleteMany({});
     const seedStart = Date.now();
-    const conversations = await seed(db);
+    const conversations = await seedHistory(db, { users: USERS, conversations: CONVERSATIONS, messages: MESSAGES, random });
     const seedSeconds = (Date.now() - seedStart) / 1000;
     process.stdout.write(
       `seeded ${MESSAGES} messages in ${CONVERSATIONS} conversations of ${USERS} users in ${seedSeconds.toFixed(1)} s\n`,
@@ -166,7 +81,7 @@ async function main(): Promise<void> {
       await runConcurrently(WRITES, CONCURRENCY, async (i) => {
         const c = conversations[i % 200]!;
         await sendJsonOk(agent, port, 'POST', `/api/v1/chat/conversations/${c.id.toHexString()}/messages`, tokens.get(c.userId)!, {
-          content: chatText(12),
+          content: chatText(random, 12),
           reply: false,
         });
       }),

@@ -37,6 +37,7 @@ export interface AttachmentSearchFilter {
   from?: Date;
   to?: Date;
   before?: TimeKeyset;
+  limit?: number;
 }
 
 function attachmentTerms(name: string, text: string | null): string[] {
@@ -111,7 +112,9 @@ export class AttachmentsRepository {
     }
     if (and.length > 0) query.$and = and;
     // Extracted text can be long: few documents per batch keep memory small.
-    return this.model.find(query).sort({ createdAt: -1, _id: -1 }).batchSize(10).lean<AttachmentRecord>().cursor();
+    const found = this.model.find(query).sort({ createdAt: -1, _id: -1 });
+    if (filter.limit !== undefined) found.limit(filter.limit);
+    return found.batchSize(10).lean<AttachmentRecord>().cursor();
   }
 
   /** The attachments of some of the owner's messages (export), without their text. */

@@ -136,6 +136,12 @@ export class AttachmentsService {
         'The image is still being processed; try again in a moment',
       ).withHeader('Retry-After', '1');
     }
+    if (record.fileType === 'image' && record.processingStatus === 'failed') {
+      throw new ConflictStateException(
+        ErrorCode.ATTACHMENT_UNAVAILABLE,
+        'This image could not be decoded, so its metadata (such as location) could not be removed; it is not served',
+      );
+    }
     const range = parseRange(rangeHeader, record.fileSize);
     if (range === 'unsatisfiable') {
       throw new AppException(

@@ -15,7 +15,7 @@ import { ExportService } from './export.service.js';
 import { ExportSource, exportFileName } from './formats/export-model.js';
 import { writePdfTranscript } from './formats/pdf-transcript.js';
 import { csvDocument, jsonConversation, jsonConversations, markdownConversation } from './formats/text-formats.js';
-import { drained, send } from './streaming.js';
+import { coalesce, drained, send } from './streaming.js';
 
 const CONTENT_TYPES = {
   json: 'application/json; charset=utf-8',
@@ -100,7 +100,7 @@ async function sendZip(response: Response, sources: AsyncIterable<ExportSource>)
       const { conversation } = source;
       const name = `conversations/${exportFileName(conversation, 'json')}`;
       const added = once(archive, 'entry');
-      archive.append(Readable.from(jsonConversation(source)), { name, date: new Date(conversation.updatedAt) });
+      archive.append(Readable.from(coalesce(jsonConversation(source))), { name, date: new Date(conversation.updatedAt) });
       // One entry at a time: the next conversation is read only when this one is written.
       await added;
       index.push({

@@ -219,7 +219,9 @@ export class MessagesRepository {
     }
     if (filter.before) and.push(beforeKeyset('timestamp', filter.before));
     if (and.length > 0) query.$and = and;
-    return this.model.find(query).sort({ timestamp: -1, _id: -1 }).batchSize(100).lean<MessageRecord>().cursor();
+    const found = this.model.find(query).sort({ timestamp: -1, _id: -1 });
+    if (filter.limit !== undefined) found.limit(filter.limit);
+    return found.batchSize(100).lean<MessageRecord>().cursor();
   }
 
   /** Every message changed after the position and at or before `until`, oldest change first (incremental export), streamed. */

@@ -76,14 +76,17 @@ export class SearchService {
     };
 
     let candidates = 0;
-    for await (const message of this.messages.search(ownerId, search.base)) {
+    // Without phrases every match counts, so the store need only find the newest candidates.
+    const phrases = search.query.phrases.length + search.query.excludedPhrases.length > 0;
+    const cap = (limit: number) => (phrases ? undefined : limit);
+    for await (const message of this.messages.search(ownerId, { ...search.base, limit: cap(MAX_MESSAGE_CANDIDATES) })) {
       if (!passesPhraseChecks(search.query, message.content)) continue;
       add(message.conversationId, WEIGHT.message, () => messageSnippet(message, search.query));
       if (++candidates >= MAX_MESSAGE_CANDIDATES) break;
     }
     if (search.sources.attachments) {
       candidates = 0;
-      for await (const attachment of this.attachments.search(ownerId, search.base)) {
+      for await (const attachment of this.attachments.search(ownerId, { ...search.base, limit: cap(MAX_ATTACHMENT_CANDIDATES) })) {
         if (!passesPhraseChecks(search.query, attachmentText(attachment))) continue;
         add(attachment.conversationId, WEIGHT.attachment, () => attachmentSnippet(attachment, search.query));
         if (++candidates >= MAX_ATTACHMENT_CANDIDATES) break;
@@ -137,14 +140,17 @@ export class SearchService {
     const position = dto.cursor === undefined ? undefined : decodeCursor(dto.cursor, search.scope, 'cursor');
     const before = position ? { time: position.key, id: position.id } : undefined;
 
-    const messageHits = mapAsync(this.messages.search(ownerId, { ...search.base, before }), (message): Hit => ({
+    // One more than a page is enough when every candidate is a hit (no phrase to check).
+    const phrases = search.query.phrases.length + search.query.excludedPhrases.length > 0;
+    const limit = phrases ? MAX_SCANNED_PER_PAGE : search.limit + 1;
+    const messageHits = mapAsync(this.messages.search(ownerId, { ...search.base, before, limit }), (message): Hit => ({
       kind: 'message',
       time: new Date(message.timestamp),
       id: new Types.ObjectId(message.id),
       message,
     }));
     const attachmentHits = search.sources.attachments
-      ? mapAsync(this.attachments.search(ownerId, { ...search.base, before }), (attachment): Hit => ({
+      ? mapAsync(this.attachments.search(ownerId, { ...search.base, before, limit }), (attachment): Hit => ({
           kind: 'attachment',
           time: new Date(attachment.createdAt),
           id: new Types.ObjectId(attachment.id),
@@ -295,8 +301,8 @@ async function* mergeNewestFirst(a: AsyncIterable<Hit>, b?: AsyncIterable<Hit>):
   }
   const left = a[Symbol.asyncIterator]();
   const right = b[Symbol.asyncIterator]();
-  let x = await left.next();
-  let y = await right.next();
+  // Both first batches at once: two round trips in parallel, not in a row.
+  let [x, y] = await Promise.all([left.next(), right.next()]);
   try {
     while (!x.done || !y.done) {
       if (y.done || (!x.done && newer(x.value, y.value))) {

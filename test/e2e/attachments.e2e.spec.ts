@@ -294,6 +294,27 @@ describe.each(['local', 'gridfs'] as const)('Attachments API (%s storage)', (dri
     expect(done).toMatchObject({ processingStatus: 'failed', processingError: { code: 'EMPTY_FILE' } });
   });
 
+  it('stores a truncated image and a corrupted PDF as failed with a reason', async () => {
+    const { messageId } = await userMessage(t, 'broken');
+    const photo = await fixtures.jpegWithLocation(800, 600);
+    const pdf = await fixtures.pdf(['Pick list']);
+    const [image, document] = (
+      await upload(t, 'broken', messageId, [
+        [photo.subarray(0, Math.floor(photo.length / 2)), 'half.jpg'],
+        [Buffer.concat([pdf.subarray(0, 300), Buffer.alloc(200, 0x41)]), 'mangled.pdf'],
+      ]).expect(201)
+    ).body.items;
+    for (const id of [image.id, document.id]) {
+      const done = await processed(t, 'broken', id);
+      expect(done).toMatchObject({ processingStatus: 'failed', processingError: { code: 'CORRUPT_FILE', message: expect.any(String) } });
+    }
+    await t.http().get(`${API}/attachments/${document.id}/content`).set(t.auth('broken')).expect(200);
+    await t.http().get(`${API}/attachments/${image.id}/thumbnail`).set(t.auth('broken')).expect(404);
+    // Its EXIF (with a location) could not be removed, so the broken image is not served.
+    const refused = await t.http().get(`${API}/attachments/${image.id}/content`).set(t.auth('broken')).expect(409);
+    expect(refused.body.code).toBe('ATTACHMENT_UNAVAILABLE');
+  });
+
   it('refuses malformed requests with a clear 4xx', async () => {
     const { messageId } = await userMessage(t, 'sloppy');
     const url = `${API}/messages/${messageId}/attachments`;

@@ -29,6 +29,8 @@ export interface MessageSearchFilter {
   from?: Date;
   to?: Date;
   before?: TimeKeyset;
+  /** At most this many (lets the store sort only the top of the matches). */
+  limit?: number;
 }
 
 /** Prefix bounds on a term array: some element in [prefix, prefix + U+FFFF). */
