@@ -1,10 +1,6 @@
 import { Agent } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
-import mongoose from 'mongoose';
-import { createApp } from '../src/bootstrap.js';
-import { loadAppConfig } from '../src/common/config/app-config.js';
-import { resolveMongoStore } from '../src/database/store/mongo-store.js';
+import { BENCH_SECRET, startBenchApp } from './lib/bench-app.js';
 import { sendJsonOk } from './lib/http.js';
 import { SeededConversation, chatText, seedHistory } from './lib/history-seed.js';
 import { formatRow, runBenchmark, runConcurrently, seededRandom, summarize } from './lib/stats.js';
@@ -22,7 +18,6 @@ const MESSAGES = intEnv('BENCH_MESSAGES', 200_000);
 const READS = intEnv('BENCH_READS', 4000);
 const WRITES = intEnv('BENCH_WRITES', 2000);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
-const SECRET = 'bench-secret-bench-secret-bench-secret';
 const DB_NAME = 'wms_chat_bench';
 
 const random = seededRandom(42);
@@ -33,24 +28,10 @@ function intEnv(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
-  const store = await resolveMongoStore({ uri: process.env.MONGODB_URI, persistence: 'memory' });
-  process.stdout.write(`store: ${store.description}\n`);
-  const config = loadAppConfig({
-    NODE_ENV: 'production',
-    JWT_SECRET: SECRET,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
-    CHAT_MAX_MESSAGES_PER_CONVERSATION: '100000',
-  });
-  const app = await createApp({ config, database: { uri: store.uri, dbName: DB_NAME } });
-  await app.listen(0, '127.0.0.1');
-  const port = (app.getHttpServer().address() as AddressInfo).port;
-  const client = await new mongoose.mongo.MongoClient(store.uri).connect();
-  const db = client.db(DB_NAME);
+  const { port, db, close } = await startBenchApp(DB_NAME, { CHAT_MAX_MESSAGES_PER_CONVERSATION: '100000' });
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
   try {
-    await db.collection('chat_messages').deleteMany({});
-    await db.collection('chat_conversations').deleteMany({});
     const seedStart = Date.now();
     const conversations = await seedHistory(db, { users: USERS, conversations: CONVERSATIONS, messages: MESSAGES, random });
     const seedSeconds = (Date.now() - seedStart) / 1000;
@@ -59,7 +40,7 @@ async function main(): Promise<void> {
     );
 
     const tokens = new Map(
-      Array.from({ length: USERS }, (_, i) => [`user-${i}`, jwt.sign({ sub: `user-${i}`, roles: ['warehouse_operator'] }, SECRET)]),
+      Array.from({ length: USERS }, (_, i) => [`user-${i}`, jwt.sign({ sub: `user-${i}`, roles: ['warehouse_operator'] }, BENCH_SECRET)]),
     );
     const picks = Array.from({ length: READS }, () => conversations[Math.floor(random() * conversations.length)]!);
 
@@ -99,10 +80,7 @@ async function main(): Promise<void> {
     process.stdout.write(`ingest throughput: ${(WRITES / writeSeconds).toFixed(0)} messages/s\n`);
   } finally {
     agent.destroy();
-    await db.dropDatabase();
-    await client.close();
-    await app.close();
-    await store.stop();
+    await close();
   }
 }
 

@@ -1,12 +1,8 @@
 import { Agent, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import jwt from 'jsonwebtoken';
-import mongoose from 'mongoose';
-import { createApp } from '../src/bootstrap.js';
-import { loadAppConfig } from '../src/common/config/app-config.js';
-import { resolveMongoStore } from '../src/database/store/mongo-store.js';
 import { parseSearchQuery } from '../src/search/search-query.js';
 import { RARE_WORDS, WORDS, seedHistory } from './lib/history-seed.js';
+import { BENCH_SECRET, startBenchApp } from './lib/bench-app.js';
 import { sendJsonOk } from './lib/http.js';
 import { formatRow, runBenchmark, runConcurrently, seededRandom, summarize } from './lib/stats.js';
 
@@ -26,7 +22,6 @@ const MESSAGES = intEnv('BENCH_MESSAGES', 200_000);
 const EXPORT_MESSAGES = intEnv('BENCH_EXPORT_MESSAGES', 100_000);
 const QUERIES = intEnv('BENCH_QUERIES', 400);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 8);
-const SECRET = 'bench-secret-bench-secret-bench-secret';
 const DB_NAME = 'wms_chat_bench_search';
 const EXPORT_USER = 'export-user';
 
@@ -96,19 +91,10 @@ async function measureExport(
 }
 
 async function main(): Promise<void> {
-  const store = await resolveMongoStore({ uri: process.env.MONGODB_URI, persistence: 'memory' });
-  process.stdout.write(`store: ${store.description}\n`);
-  const config = loadAppConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, LOG_LEVEL: 'error' });
-  const app = await createApp({ config, database: { uri: store.uri, dbName: DB_NAME } });
-  await app.listen(0, '127.0.0.1');
-  const port = (app.getHttpServer().address() as AddressInfo).port;
-  const client = await new mongoose.mongo.MongoClient(store.uri).connect();
-  const db = client.db(DB_NAME);
+  const { port, db, close } = await startBenchApp(DB_NAME);
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
   try {
-    await db.collection('chat_messages').deleteMany({});
-    await db.collection('chat_conversations').deleteMany({});
     const seedStart = Date.now();
     await seedHistory(db, { users: USERS, conversations: CONVERSATIONS, messages: MESSAGES, random, searchTerms: true });
     await seedHistory(db, { users: 1, conversations: 100, messages: EXPORT_MESSAGES, random, searchTerms: true, userPrefix: EXPORT_USER });
@@ -116,7 +102,7 @@ async function main(): Promise<void> {
       `seeded ${MESSAGES} messages (${CONVERSATIONS} conversations, ${USERS} users) + ${EXPORT_MESSAGES} for one user to export, ` +
         `in ${((Date.now() - seedStart) / 1000).toFixed(1)} s\n`,
     );
-    const token = (user: string) => jwt.sign({ sub: user, roles: ['warehouse_operator'] }, SECRET);
+    const token = (user: string) => jwt.sign({ sub: user, roles: ['warehouse_operator'] }, BENCH_SECRET);
     const tokens = Array.from({ length: USERS }, (_, i) => token(`user-${i}`));
 
     // Let both processes settle after seeding (the store's JVM collects the seeding's garbage).
@@ -179,10 +165,7 @@ async function main(): Promise<void> {
     }
   } finally {
     agent.destroy();
-    await db.dropDatabase();
-    await client.close();
-    await app.close();
-    await store.stop();
+    await close();
   }
 }
 

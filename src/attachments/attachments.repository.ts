@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
-import { TermCriteria, TimeKeyset, prefixRange } from '../common/search/search-criteria.js';
+import { TermCriteria, TimeKeyset, beforeKeyset, conversationScope, termFilter, timeRange } from '../common/search/search-criteria.js';
 import { MAX_ATTACHMENT_TERMS, attachmentSearchText, indexTermsOf } from '../common/text/search-terms.js';
 import { Attachment, FileType, ProcessingError, StoredObject, Thumbnail } from './schemas/attachment.schema.js';
 
@@ -91,27 +91,15 @@ export class AttachmentsRepository {
 
   /** The owner's attachments matching a term search, newest first, with their text, streamed in small batches. */
   search(ownerId: string, filter: AttachmentSearchFilter): AsyncIterable<AttachmentRecord> {
-    const query: Record<string, unknown> = { userId: ownerId };
-    const { all, prefixes, none } = filter.terms;
-    if (all.length > 0 || none.length > 0) {
-      query.searchTerms = trusted({ ...(all.length > 0 ? { $all: all } : {}), ...(none.length > 0 ? { $nin: none } : {}) });
-    }
-    const and: Record<string, unknown>[] = prefixes.map((prefix) => ({ searchTerms: trusted({ $elemMatch: prefixRange(prefix) }) }));
-    if (filter.onlyConversations) query.conversationId = trusted({ $in: filter.onlyConversations });
-    else if (filter.excludeConversations.length > 0) query.conversationId = trusted({ $nin: filter.excludeConversations });
-    if (filter.from || filter.to) {
-      query.createdAt = trusted({ ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lte: filter.to } : {}) });
-    }
-    if (filter.before) {
-      and.push({
-        $or: [
-          { createdAt: trusted({ $lt: filter.before.time }) },
-          { createdAt: filter.before.time, _id: trusted({ $lt: filter.before.id }) },
-        ],
-      });
-    }
+    const terms = termFilter('searchTerms', filter.terms);
+    const query: Record<string, unknown> = {
+      userId: ownerId,
+      ...terms.query,
+      ...conversationScope(filter),
+      ...timeRange('createdAt', filter.from, filter.to),
+    };
+    const and = [...terms.and, ...(filter.before ? [beforeKeyset('createdAt', filter.before)] : [])];
     if (and.length > 0) query.$and = and;
-    // Extracted text can be long: few documents per batch keep memory small.
     const found = this.model.find(query).sort({ createdAt: -1, _id: -1 });
     if (filter.limit !== undefined) found.limit(filter.limit);
     return found.batchSize(10).lean<AttachmentRecord>().cursor();

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
-import { TermCriteria, prefixRange } from '../common/search/search-criteria.js';
+import { TermCriteria, termFilter } from '../common/search/search-criteria.js';
 import { indexTermsOf } from '../common/text/search-terms.js';
 import { Conversation, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 
@@ -141,15 +141,9 @@ export class ConversationsRepository {
     filter: { status?: string; role?: string; from?: Date; to?: Date },
     limit: number,
   ): Promise<ConversationRecord[]> {
-    const query: Record<string, unknown> = { userId: ownerId, status: filter.status ?? NOT_DELETED() };
-    if (terms.all.length > 0 || terms.none.length > 0) {
-      query.titleTerms = trusted({
-        ...(terms.all.length > 0 ? { $all: terms.all } : {}),
-        ...(terms.none.length > 0 ? { $nin: terms.none } : {}),
-      });
-    }
-    if (terms.prefixes.length > 0)
-      query.$and = terms.prefixes.map((prefix) => ({ titleTerms: trusted({ $elemMatch: prefixRange(prefix) }) }));
+    const matching = termFilter('titleTerms', terms);
+    const query: Record<string, unknown> = { userId: ownerId, status: filter.status ?? NOT_DELETED(), ...matching.query };
+    if (matching.and.length > 0) query.$and = matching.and;
     if (filter.role !== undefined) query.role = filter.role;
     if (filter.from) query.lastActivityAt = trusted({ $gte: filter.from });
     if (filter.to) query.createdAt = trusted({ $lte: filter.to });

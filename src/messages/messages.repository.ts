@@ -4,7 +4,7 @@ import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
 import { countTokens } from '../common/text/tokenizer.js';
 import { indexTermsOf } from '../common/text/search-terms.js';
-import { MessageSearchFilter, TimeKeyset, prefixRange } from '../common/search/search-criteria.js';
+import { MessageSearchFilter, beforeKeyset, conversationScope, termFilter, timeRange } from '../common/search/search-criteria.js';
 import { GenerationInfo, Message, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
 
 export type MessageRecord = Message;
@@ -202,22 +202,18 @@ export class MessagesRepository {
 
   /** A user's messages matching a term search, newest first, streamed in batches (the caller stops when it has enough). */
   search(ownerId: string, filter: MessageSearchFilter): AsyncIterable<MessageRecord> {
-    const query: Record<string, unknown> = { userId: ownerId };
-    const { all, prefixes, none } = filter.terms;
-    if (all.length > 0 || none.length > 0) {
-      query.searchTerms = trusted({ ...(all.length > 0 ? { $all: all } : {}), ...(none.length > 0 ? { $nin: none } : {}) });
-    }
-    const and: Record<string, unknown>[] = prefixes.map((prefix) => ({ searchTerms: trusted({ $elemMatch: prefixRange(prefix) }) }));
-    if (filter.onlyConversations) query.conversationId = trusted({ $in: filter.onlyConversations });
-    else if (filter.excludeConversations.length > 0) query.conversationId = trusted({ $nin: filter.excludeConversations });
+    const terms = termFilter('searchTerms', filter.terms);
+    const query: Record<string, unknown> = {
+      userId: ownerId,
+      ...terms.query,
+      ...conversationScope(filter),
+      ...timeRange('timestamp', filter.from, filter.to),
+    };
     if (filter.type) query.type = filter.type;
     if (filter.hasAttachments !== undefined) {
       query.attachmentCount = trusted(filter.hasAttachments ? { $gt: 0 } : { $in: [0, null] });
     }
-    if (filter.from || filter.to) {
-      query.timestamp = trusted({ ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lte: filter.to } : {}) });
-    }
-    if (filter.before) and.push(beforeKeyset('timestamp', filter.before));
+    const and = [...terms.and, ...(filter.before ? [beforeKeyset('timestamp', filter.before)] : [])];
     if (and.length > 0) query.$and = and;
     const found = this.model.find(query).sort({ timestamp: -1, _id: -1 });
     if (filter.limit !== undefined) found.limit(filter.limit);
@@ -254,11 +250,4 @@ export class MessagesRepository {
       .exec();
     return result.modifiedCount;
   }
-}
-
-/** Strictly before a (time, _id) position in newest-first order. */
-function beforeKeyset(field: string, position: TimeKeyset): Record<string, unknown> {
-  return {
-    $or: [{ [field]: trusted({ $lt: position.time }) }, { [field]: position.time, _id: trusted({ $lt: position.id }) }],
-  };
 }

@@ -1,4 +1,4 @@
-import type { Types } from 'mongoose';
+import mongoose, { type Types } from 'mongoose';
 
 /**
  * What a term search asks of one collection, already parsed and normalised (see
@@ -36,4 +36,40 @@ export interface MessageSearchFilter {
 /** Prefix bounds on a term array: some element in [prefix, prefix + U+FFFF). */
 export function prefixRange(prefix: string): { $gte: string; $lt: string } {
   return { $gte: prefix, $lt: `${prefix}\uffff` };
+}
+
+const { trusted } = mongoose;
+
+/**
+ * The parts of a term search on one array field: a condition for the field itself (all / none)
+ * and one `$elemMatch` clause per prefix, to go under `$and` (two range conditions on the same
+ * array field would be met by different elements).
+ */
+export function termFilter(field: string, terms: TermCriteria): { query: Record<string, unknown>; and: Record<string, unknown>[] } {
+  const { all, prefixes, none } = terms;
+  const query: Record<string, unknown> = {};
+  if (all.length > 0 || none.length > 0) {
+    query[field] = trusted({ ...(all.length > 0 ? { $all: all } : {}), ...(none.length > 0 ? { $nin: none } : {}) });
+  }
+  return { query, and: prefixes.map((prefix) => ({ [field]: trusted({ $elemMatch: prefixRange(prefix) }) })) };
+}
+
+/** `{ conversationId }` narrowed to the conversations in scope, or nothing when all are. */
+export function conversationScope(scope: {
+  onlyConversations?: Types.ObjectId[];
+  excludeConversations: Types.ObjectId[];
+}): Record<string, unknown> {
+  if (scope.onlyConversations) return { conversationId: trusted({ $in: scope.onlyConversations }) };
+  return scope.excludeConversations.length > 0 ? { conversationId: trusted({ $nin: scope.excludeConversations }) } : {};
+}
+
+/** `{ [field]: { $gte: from, $lte: to } }` with the bounds given, or nothing. */
+export function timeRange(field: string, from?: Date, to?: Date): Record<string, unknown> {
+  if (!from && !to) return {};
+  return { [field]: trusted({ ...(from ? { $gte: from } : {}), ...(to ? { $lte: to } : {}) }) };
+}
+
+/** Strictly before a (time, _id) position in newest-first order. */
+export function beforeKeyset(field: string, position: TimeKeyset): Record<string, unknown> {
+  return { $or: [{ [field]: trusted({ $lt: position.time }) }, { [field]: position.time, _id: trusted({ $lt: position.id }) }] };
 }

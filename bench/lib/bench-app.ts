@@ -1,0 +1,46 @@
+import type { AddressInfo } from 'node:net';
+import mongoose from 'mongoose';
+import { createApp } from '../../src/bootstrap.js';
+import { loadAppConfig } from '../../src/common/config/app-config.js';
+import { resolveMongoStore } from '../../src/database/store/mongo-store.js';
+
+export const BENCH_SECRET = 'bench-secret-bench-secret-bench-secret';
+
+export interface BenchApp {
+  port: number;
+  /** The benchmark's own driver connection to the app's database (seeding, baselines). */
+  db: mongoose.mongo.Db;
+  /** Drops the database and stops app, driver and store. */
+  close: () => Promise<void>;
+}
+
+/**
+ * The real app on a local port in this process, on the store the app's resolver picks
+ * (`MONGODB_URI`, else `mongod`, else the embedded store in memory), with an empty database.
+ */
+export async function startBenchApp(dbName: string, env: Record<string, string> = {}): Promise<BenchApp> {
+  const store = await resolveMongoStore({ uri: process.env.MONGODB_URI, persistence: 'memory' });
+  process.stdout.write(`store: ${store.description}\n`);
+  const config = loadAppConfig({
+    NODE_ENV: 'production',
+    JWT_SECRET: BENCH_SECRET,
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
+    ...env,
+  });
+  const app = await createApp({ config, database: { uri: store.uri, dbName } });
+  await app.listen(0, '127.0.0.1');
+  const client = await new mongoose.mongo.MongoClient(store.uri).connect();
+  const db = client.db(dbName);
+  await db.collection('chat_messages').deleteMany({});
+  await db.collection('chat_conversations').deleteMany({});
+  return {
+    port: (app.getHttpServer().address() as AddressInfo).port,
+    db,
+    close: async () => {
+      await db.dropDatabase();
+      await client.close();
+      await app.close();
+      await store.stop();
+    },
+  };
+}
