@@ -5,6 +5,7 @@ import { preferencesFeedbackReplyStatus } from './0003-preferences-feedback-repl
 import { chatAttachments } from './0004-chat-attachments.js';
 import { searchTerms } from './0005-search-terms.js';
 import { attachmentFilesIndexes } from './0006-attachment-files-indexes.js';
+import { searchTermPairs } from './0007-search-term-pairs.js';
 
 /** Every migration, in id order. A new migration is a new file here and one line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly Migration[] = [
   chatAttachments,
   searchTerms,
   attachmentFilesIndexes,
+  searchTermPairs,
 ];

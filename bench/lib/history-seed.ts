@@ -1,5 +1,5 @@
 import mongoose from 'mongoose';
-import { indexTermsOf } from '../../src/common/text/search-terms.js';
+import { searchFields } from '../../src/common/text/search-terms.js';
 
 /** Warehouse words every message is made of; RARE_WORDS appear in about one message in twenty. */
 export const WORDS =
@@ -82,7 +82,7 @@ export async function seedHistory(db: mongoose.mongo.Db, options: SeedOptions): 
         userId: conversation.userId,
         type,
         content,
-        ...(options.searchTerms ? { searchTerms: indexTermsOf(content) } : {}),
+        ...(options.searchTerms ? searchFields('searchTerms', content) : {}),
         metadata: {},
         timestamp: new Date(time),
         seq,
@@ -97,7 +97,7 @@ export async function seedHistory(db: mongoose.mongo.Db, options: SeedOptions): 
       _id: conversation.id,
       userId: conversation.userId,
       title,
-      ...(options.searchTerms ? { titleTerms: indexTermsOf(title) } : {}),
+      ...(options.searchTerms ? searchFields('titleTerms', title) : {}),
       role: 'warehouse_operator',
       agentKey: 'picking-assistant',
       status: 'active',

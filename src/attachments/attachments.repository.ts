@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { TermCriteria, TimeKeyset, beforeKeyset, conversationScope, termFilter, timeRange } from '../common/search/search-criteria.js';
-import { MAX_ATTACHMENT_TERMS, attachmentSearchText, indexTermsOf } from '../common/text/search-terms.js';
+import { MAX_ATTACHMENT_TERMS, attachmentSearchText, searchFields } from '../common/text/search-terms.js';
 import { Attachment, FileType, ProcessingError, StoredObject, Thumbnail } from './schemas/attachment.schema.js';
 
 export type AttachmentRecord = Attachment;
@@ -40,8 +40,8 @@ export interface AttachmentSearchFilter {
   limit?: number;
 }
 
-function attachmentTerms(name: string, text: string | null): string[] {
-  return indexTermsOf(attachmentSearchText(name, text), MAX_ATTACHMENT_TERMS);
+function attachmentTerms(name: string, text: string | null): Record<string, unknown> {
+  return searchFields('searchTerms', attachmentSearchText(name, text), MAX_ATTACHMENT_TERMS);
 }
 
 /** The only owner of the chat_attachments Model; user-facing methods take the owner id first. */
@@ -54,7 +54,7 @@ export class AttachmentsRepository {
       ...attachment,
       userId: ownerId,
       processingStatus: 'pending',
-      searchTerms: attachmentTerms(attachment.originalName, null),
+      ...attachmentTerms(attachment.originalName, null),
     });
     return doc.toObject<AttachmentRecord>();
   }
@@ -170,7 +170,7 @@ export class AttachmentsRepository {
             claimedUntil: null,
             processedAt: now,
             extractedText: outcome.extractedText,
-            searchTerms: attachmentTerms(current.originalName, outcome.extractedText),
+            ...attachmentTerms(current.originalName, outcome.extractedText),
             metadata: outcome.metadata,
             thumbnail: outcome.thumbnail,
             ...(outcome.content ?? {}),

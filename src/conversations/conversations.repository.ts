@@ -3,7 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
 import { TermCriteria, termFilter } from '../common/search/search-criteria.js';
-import { indexTermsOf } from '../common/text/search-terms.js';
+import { searchFields } from '../common/text/search-terms.js';
 import { Conversation, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 
 /** A conversation as stored, as a plain object (never a Mongoose document). */
@@ -41,7 +41,7 @@ export class ConversationsRepository {
     const created = await new this.model({
       userId: ownerId,
       title: data.title,
-      titleTerms: indexTermsOf(data.title ?? ''),
+      ...searchFields('titleTerms', data.title ?? ''),
       role: data.role,
       agentKey: data.agentKey,
       metadata: data.metadata,
@@ -85,7 +85,7 @@ export class ConversationsRepository {
 
   updateVisible(ownerId: string, id: Types.ObjectId, changes: ConversationChanges, now: Date): Promise<ConversationRecord | null> {
     const set: Record<string, unknown> = { ...changes, updatedAt: now };
-    if (changes.title !== undefined) set.titleTerms = indexTermsOf(changes.title ?? '');
+    if (changes.title !== undefined) Object.assign(set, searchFields('titleTerms', changes.title ?? ''));
     if (changes.status === 'archived') set.archivedAt = now;
     if (changes.status === 'active') set.archivedAt = null;
     return this.model
@@ -129,7 +129,11 @@ export class ConversationsRepository {
   /** Sets a generated title unless the user has named the conversation meanwhile. */
   async setTitleIfUntitled(ownerId: string, id: Types.ObjectId, title: string): Promise<boolean> {
     const result = await this.model
-      .updateOne({ _id: id, userId: ownerId, title: null }, { $set: { title, titleTerms: indexTermsOf(title) } }, { timestamps: false })
+      .updateOne(
+        { _id: id, userId: ownerId, title: null },
+        { $set: { title, ...searchFields('titleTerms', title) } },
+        { timestamps: false },
+      )
       .exec();
     return result.modifiedCount === 1;
   }

@@ -3,7 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
 import { countTokens } from '../common/text/tokenizer.js';
-import { indexTermsOf } from '../common/text/search-terms.js';
+import { searchFields } from '../common/text/search-terms.js';
 import { MessageSearchFilter, beforeKeyset, conversationScope, termFilter, timeRange } from '../common/search/search-criteria.js';
 import { GenerationInfo, Message, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
 
@@ -47,7 +47,7 @@ export class MessagesRepository {
     const now = new Date();
     const docs = messages.map((message) => ({
       ...message,
-      searchTerms: indexTermsOf(message.content),
+      ...searchFields('searchTerms', message.content),
       conversationId,
       userId: ownerId,
       createdAt: message.timestamp,
@@ -141,7 +141,7 @@ export class MessagesRepository {
         {
           $set: {
             content: reply.content,
-            searchTerms: indexTermsOf(reply.content),
+            ...searchFields('searchTerms', reply.content),
             tokens: reply.tokens,
             status: 'completed',
             error: null,
@@ -174,7 +174,7 @@ export class MessagesRepository {
             status: 'failed',
             error,
             content: partialContent,
-            searchTerms: indexTermsOf(partialContent),
+            ...searchFields('searchTerms', partialContent),
             tokens: countTokens(partialContent),
             processingTime,
           },
@@ -191,7 +191,7 @@ export class MessagesRepository {
       .findOneAndUpdate(
         { _id: messageId, userId: ownerId, type: 'assistant', status: trusted({ $ne: PENDING }) },
         {
-          $set: { status: 'pending', content: '', searchTerms: [], tokens: 0, error: null, generation },
+          $set: { status: 'pending', content: '', ...searchFields('searchTerms', ''), tokens: 0, error: null, generation },
           $unset: { tokensUsed: 1, processingTime: 1 },
         },
         { returnDocument: 'after' },

@@ -1,5 +1,5 @@
 import type { TermCriteria } from '../common/search/search-criteria.js';
-import { STOP_WORDS, type Token, fold, queryTermsOf, stemWord, tokenize } from '../common/text/search-terms.js';
+import { STOP_WORDS, type Token, fold, pairTerm, queryTermsOf, stemWord, tokenize } from '../common/text/search-terms.js';
 import { ValidationFailedException } from '../common/errors/app-exceptions.js';
 
 export const MAX_QUERY_LENGTH = 500;
@@ -52,6 +52,7 @@ export function parseSearchQuery(input: string): SearchQuery {
       }
       phrases.push(tokens);
       for (const token of tokens) addRequired(token, all, stems, cjk);
+      phrasePairs(tokens).forEach((pair) => all.add(pair));
       continue;
     }
     const word = part[4]!;
@@ -101,6 +102,22 @@ function addRequired(token: Token, all: Set<string>, stems: Set<string>, cjk: st
 function addExcluded(token: Token, none: Set<string>, excludedPhrases: Token[][]): void {
   if (token.cjk) excludedPhrases.push([token]);
   else if (!STOP_WORDS.has(token.folded)) none.add(stemWord(token.folded));
+}
+
+/** The pair terms of a phrase's neighbouring indexed words, as indexTermsOf makes them. */
+function phrasePairs(tokens: Token[]): string[] {
+  const pairs: string[] = [];
+  let previous: string | null = null;
+  for (const token of tokens) {
+    if (token.cjk) {
+      previous = null;
+    } else if (!STOP_WORDS.has(token.folded)) {
+      const stem = stemWord(token.folded);
+      if (previous !== null) pairs.push(pairTerm(previous, stem));
+      previous = stem;
+    }
+  }
+  return pairs;
 }
 
 function foldedWords(tokens: Token[]): string {

@@ -62,14 +62,40 @@ describe('MigrationRunner', () => {
     expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual([
       '0005-search-terms',
       '0006-attachment-files-indexes',
+      '0007-search-term-pairs',
     ]);
     expect(await db.collection('chat_messages').countDocuments({ searchTerms: { $exists: false } })).toBe(0);
-    expect(await db.collection('chat_messages').findOne({ seq: 7 })).toMatchObject({ searchTerms: ['damag', 'tote', 'number', '6'] });
-    expect(await db.collection('chat_conversations').findOne({ _id: conversationId })).toMatchObject({ titleTerms: ['pick', 'wave'] });
+    expect(await db.collection('chat_messages').findOne({ seq: 7 })).toMatchObject({
+      searchTerms: ['damag', 'tote', 'damag tote', 'number', 'tote number', '6', 'number 6'],
+      searchTermsVersion: 2,
+    });
+    expect(await db.collection('chat_conversations').findOne({ _id: conversationId })).toMatchObject({
+      titleTerms: ['pick', 'wave', 'pick wave'],
+    });
     expect(await db.collection('chat_attachments').findOne({ userId: 'old' })).toMatchObject({
-      searchTerms: ['forklift', 'manual', 'batteri', 'charg'],
+      searchTerms: ['forklift', 'manual', 'forklift manual', 'batteri', 'manual batteri', 'charg', 'batteri charg'],
     });
     expect(log).toEqual(expect.arrayContaining(['0005-search-terms: chat_messages.searchTerms: 1200 documents indexed']));
+  });
+
+  it('re-indexes terms made by an older term format, and only those', async () => {
+    await new MigrationRunner(
+      db,
+      MIGRATIONS.filter((migration) => migration.id < '0007'),
+    ).up();
+    const conversationId = new mongoose.Types.ObjectId();
+    await db.collection('chat_messages').insertMany([
+      { conversationId, userId: 'old', seq: 1, content: 'red tote', searchTerms: ['red', 'tote'] },
+      { conversationId, userId: 'old', seq: 2, content: 'blue bin', searchTerms: ['current'], searchTermsVersion: 2 },
+    ]);
+    const log: string[] = [];
+    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual(['0007-search-term-pairs']);
+    expect(await db.collection('chat_messages').findOne({ seq: 1 })).toMatchObject({
+      searchTerms: ['red', 'tote', 'red tote'],
+      searchTermsVersion: 2,
+    });
+    expect(await db.collection('chat_messages').findOne({ seq: 2 })).toMatchObject({ searchTerms: ['current'] });
+    expect(log).toContain('0007-search-term-pairs: chat_messages: 2 documents read, 1 re-indexed');
   });
 
   it('applies in order, records each, and is a no-op when run again', async () => {

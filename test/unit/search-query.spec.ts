@@ -5,25 +5,30 @@ import { buildSnippet } from '../../src/search/snippets.js';
 describe('search terms', () => {
   it('folds case and diacritics and stems English words', () => {
     expect(fold('Ärger ÉTÉ straße')).toBe('arger ete strasse');
-    expect(indexTermsOf('Picked, picking and PICKS: the pallets!')).toEqual(['pick', 'pallet']);
+    expect(indexTermsOf('Picked, picking and PICKS: the pallets!')).toEqual(['pick', 'pick pick', 'pallet', 'pick pallet']);
   });
 
   it('indexes CJK runs as characters and pairs, other scripts as words', () => {
     expect(indexTermsOf('仓库A12')).toEqual(['仓', '库', '仓库', 'a12']);
-    expect(indexTermsOf('Склад поддонов')).toEqual(['склад', 'поддонов']);
+    expect(indexTermsOf('Склад поддонов')).toEqual(['склад', 'поддонов', 'склад поддонов']);
   });
 
   it('keeps at most the given number of terms', () => {
-    expect(indexTermsOf('pallet dock tote aisle bay', 3)).toEqual(['pallet', 'dock', 'tote']);
+    expect(indexTermsOf('pallet dock tote aisle bay', 3)).toEqual(['pallet', 'dock', 'pallet dock']);
   });
 });
 
 describe('parseSearchQuery', () => {
   it('reads words, phrases, exclusions and prefixes', () => {
     const query = parseSearchQuery('Damaged "red tote" -pallets quar* -"blue bin"');
-    expect(query.terms).toEqual({ all: ['damag', 'red', 'tote'], prefixes: ['quar'], none: ['pallet'] });
+    expect(query.terms).toEqual({ all: ['damag', 'red', 'red tote', 'tote'], prefixes: ['quar'], none: ['pallet'] });
     expect(query.phrases.map((phrase) => phrase.map((token) => token.folded))).toEqual([['red', 'tote']]);
     expect(query.excludedPhrases.map((phrase) => phrase.map((token) => token.folded))).toEqual([['blue', 'bin']]);
+  });
+
+  it('looks phrases up by their word pairs, across common words', () => {
+    expect(parseSearchQuery('"bay of the pigs"').terms.all).toEqual(['bai', 'bai pig', 'pig']);
+    expect(indexTermsOf('The Bay of Pigs')).toContain('bai pig');
   });
 
   it('turns CJK words into pairs and treats symbols as separators', () => {

@@ -105,6 +105,10 @@ export class Attachment {
   @Prop({ type: [String], default: undefined, select: false })
   searchTerms?: string[];
 
+  /** Version of the term format the terms were made with (SEARCH_TERMS_VERSION); older documents are re-indexed by a migration. */
+  @Prop({ type: Number, default: undefined, select: false })
+  searchTermsVersion?: number;
+
   /** Findings of processing: dimensions, pages, duration, codecs, OCR state. */
   @Prop({ type: Object, default: () => ({}) })
   metadata!: Record<string, unknown>;

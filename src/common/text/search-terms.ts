@@ -7,7 +7,9 @@ import { stemmer } from 'stemmer';
  * - Latin-script words are Porter-stemmed (`picked`, `picking`, `picks` → `pick`);
  * - Chinese, Japanese and Korean have no spaces between words: their runs are indexed as single
  *   characters and overlapping pairs, and a query word as its pairs;
- * - a few very common English words are not indexed.
+ * - a few very common English words are not indexed;
+ * - each pair of neighbouring indexed words is a term too (`"red tote"` → `red tote`), so a
+ *   phrase query finds its candidates through the index (the phrase itself is then checked).
  */
 
 export const STOP_WORDS: ReadonlySet<string> = new Set(
@@ -60,11 +62,12 @@ export function queryTermsOf(token: Token): string[] {
 }
 
 /**
- * The distinct terms of a text, in first-seen order, at most `max` of them (a very long document
- * is indexed by the terms of its beginning).
+ * The distinct terms of a text (words, then also word pairs), in first-seen order, at most `max`
+ * of them (a very long document is indexed by the terms of its beginning).
  */
 export function indexTermsOf(text: string, max = MAX_TERMS): string[] {
   const terms = new Set<string>();
+  let previous: string | null = null;
   for (const token of tokenize(text)) {
     if (token.cjk) {
       const chars = [...token.folded];
@@ -72,12 +75,29 @@ export function indexTermsOf(text: string, max = MAX_TERMS): string[] {
         terms.add(char);
         if (i > 0) terms.add(chars[i - 1]! + char);
       });
+      previous = null;
     } else if (!STOP_WORDS.has(token.folded)) {
-      terms.add(stemWord(token.folded));
+      const stem = stemWord(token.folded);
+      terms.add(stem);
+      if (previous !== null) terms.add(pairTerm(previous, stem));
+      previous = stem;
     }
     if (terms.size >= max) break;
   }
   return [...terms].slice(0, max);
+}
+
+/** The term of two neighbouring indexed words (a space never occurs inside a word term). */
+export function pairTerm(first: string, second: string): string {
+  return `${first} ${second}`;
+}
+
+/** Bumped whenever indexTermsOf changes what it produces; a migration then re-indexes older documents. */
+export const SEARCH_TERMS_VERSION = 2;
+
+/** The fields a document stores for search: its terms under `field`, and the term format's version. */
+export function searchFields(field: 'searchTerms' | 'titleTerms', text: string, max = MAX_TERMS): Record<string, unknown> {
+  return { [field]: indexTermsOf(text, max), searchTermsVersion: SEARCH_TERMS_VERSION };
 }
 
 /** Attachments are found by their name (without extension) and their extracted text. */
@@ -85,6 +105,6 @@ export function attachmentSearchText(name: string, extractedText: string | null)
   return `${name.replace(/\.[a-z0-9]+$/i, '')} ${extractedText ?? ''}`;
 }
 
-/** Terms kept per message or title, and per attachment (long documents are indexed by their beginning). */
-export const MAX_TERMS = 4000;
-export const MAX_ATTACHMENT_TERMS = 10_000;
+/** Terms (words and pairs) kept per message or title, and per attachment (long documents are indexed by their beginning). */
+export const MAX_TERMS = 8000;
+export const MAX_ATTACHMENT_TERMS = 20_000;

@@ -28,6 +28,10 @@ export class Conversation {
   @Prop({ type: [String], default: undefined, select: false })
   titleTerms?: string[];
 
+  /** Version of the term format the terms were made with (SEARCH_TERMS_VERSION); older documents are re-indexed by a migration. */
+  @Prop({ type: Number, default: undefined, select: false })
+  searchTermsVersion?: number;
+
   /** The WMS role whose agent this conversation talks to. */
   @Prop({ type: String, required: true })
   role!: string;

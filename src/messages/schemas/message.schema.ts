@@ -111,6 +111,10 @@ export class Message {
   @Prop({ type: [String], default: undefined, select: false })
   searchTerms?: string[];
 
+  /** Version of the term format the terms were made with (SEARCH_TERMS_VERSION); older documents are re-indexed by a migration. */
+  @Prop({ type: Number, default: undefined, select: false })
+  searchTermsVersion?: number;
+
   /** Files attached to this message (kept by the attachments module). */
   @Prop({ type: Number, default: 0, min: 0 })
   attachmentCount!: number;
