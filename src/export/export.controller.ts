@@ -1,10 +1,6 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ZipArchive } from 'archiver';
 import type { Response } from 'express';
-import { once } from 'node:events';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
@@ -12,10 +8,11 @@ import { contentDisposition } from '../common/http/content-disposition.js';
 import { IdParams } from '../common/mongo/object-id.js';
 import { ConversationExportQuery, HistoryExportQuery } from './dto/export.dto.js';
 import { ExportService } from './export.service.js';
-import { ExportSource, exportFileName } from './formats/export-model.js';
+import { exportFileName } from './formats/export-model.js';
+import { writeZipHistory } from './formats/zip-history.js';
 import { writePdfTranscript } from './formats/pdf-transcript.js';
 import { csvDocument, jsonConversation, jsonConversations, markdownConversation } from './formats/text-formats.js';
-import { coalesce, drained, send } from './streaming.js';
+import { drained, send } from './streaming.js';
 
 const CONTENT_TYPES = {
   json: 'application/json; charset=utf-8',
@@ -54,11 +51,11 @@ export class ExportController {
     const name = `wms-chat-history-${new Date().toISOString().slice(0, 10)}.${format}`;
     startDownload(response, CONTENT_TYPES[format], name);
     if (format === 'zip') {
-      await sendZip(response, sources);
+      await writeZipHistory(response, sources);
       return;
     }
-    const range_ = { from: range.from?.toISOString() ?? null, to: range.to?.toISOString() ?? null };
-    await send(response, format === 'csv' ? csvDocument(sources) : jsonConversations({ userId: user.id, range: range_ }, sources));
+    const requested = { from: range.from?.toISOString() ?? null, to: range.to?.toISOString() ?? null };
+    await send(response, format === 'csv' ? csvDocument(sources) : jsonConversations({ userId: user.id, range: requested }, sources));
   }
 
   @Get(':id/export')
@@ -89,37 +86,4 @@ function startDownload(response: Response, contentType: string, fileName: string
   response.setHeader('Content-Disposition', contentDisposition('attachment', fileName));
   response.setHeader('X-Content-Type-Options', 'nosniff');
   response.setHeader('Cache-Control', 'no-store');
-}
-
-async function sendZip(response: Response, sources: AsyncIterable<ExportSource>): Promise<void> {
-  const archive = new ZipArchive({ zlib: { level: 6 } });
-  const done = pipeline(archive, response).catch(() => response.destroy());
-  const index: Record<string, unknown>[] = [];
-  try {
-    for await (const source of sources) {
-      const { conversation } = source;
-      const name = `conversations/${exportFileName(conversation, 'json')}`;
-      const added = once(archive, 'entry');
-      archive.append(Readable.from(coalesce(jsonConversation(source))), { name, date: new Date(conversation.updatedAt) });
-      // One entry at a time: the next conversation is read only when this one is written.
-      await added;
-      index.push({
-        id: conversation.id,
-        title: conversation.title,
-        file: name,
-        role: conversation.role,
-        agentKey: conversation.agentKey,
-        status: conversation.status,
-        messageCount: conversation.messageCount,
-        createdAt: conversation.createdAt,
-        lastMessageAt: conversation.lastMessageAt,
-      });
-    }
-    archive.append(JSON.stringify({ conversations: index }, null, 2), { name: 'index.json' });
-    await archive.finalize();
-  } catch (error) {
-    archive.abort();
-    response.destroy(error as Error);
-  }
-  await done;
 }

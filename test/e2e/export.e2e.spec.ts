@@ -185,10 +185,10 @@ describe('Export', () => {
     const zip = new AdmZip(zipResponse.body as Buffer);
     const index = JSON.parse(zip.readAsText('index.json'));
     expect(index.conversations.map((c: { id: string }) => c.id)).toEqual([main, second]);
-    for (const entry of index.conversations as { id: string; file: string; messageCount: number }[]) {
+    for (const entry of index.conversations as { id: string; file: string; messages: number }[]) {
       const file = JSON.parse(zip.readAsText(entry.file));
       expect(file.conversation.id).toBe(entry.id);
-      expect(file.messages).toHaveLength(entry.messageCount);
+      expect(file.messages).toHaveLength(entry.messages);
     }
     expect(zip.getEntries()).toHaveLength(3);
   });

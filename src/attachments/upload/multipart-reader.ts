@@ -131,7 +131,7 @@ function cutOffAt(limit: number): Transform {
   });
 }
 
-export function fileTooLarge(limitBytes: number): AppException {
+function fileTooLarge(limitBytes: number): AppException {
   const mb = limitBytes / (1024 * 1024);
   return new AppException(HttpStatus.PAYLOAD_TOO_LARGE, ErrorCode.FILE_TOO_LARGE, `Files may be at most ${formatMb(mb)} MB`, {
     limitBytes,
