@@ -100,7 +100,7 @@ export class AttachmentsService {
         );
       }
       // The authoritative check, across instances: what is stored now, this upload included.
-      if ((await this.attachments.usedBytes(ownerId)) > this.quotaBytes) throw this.quotaExceeded();
+      if ((await this.attachments.usedBytes(ownerId)) > this.quotaBytes) throw quotaExceededError(this.quotaBytes);
     } catch (error) {
       await this.discard(ownerId, stored);
       throw error;
@@ -345,10 +345,6 @@ export class AttachmentsService {
     const left = (this.inFlight.get(ownerId) ?? 0) - bytes;
     if (left > 0) this.inFlight.set(ownerId, left);
     else this.inFlight.delete(ownerId);
-  }
-
-  private quotaExceeded(): AppException {
-    return quotaExceededError(this.quotaBytes);
   }
 
   private async require(ownerId: string, id: string): Promise<AttachmentRecord> {
