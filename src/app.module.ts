@@ -36,7 +36,10 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions): DynamicModule {
+    // Each configured module is built once here and passed to the modules that use it: importing
+    // a module class again elsewhere would build a second instance with its own state.
     const attachments = AttachmentsModule.forRoot({ routes: options.config.chat.enableFileUploads });
+    const chat = ChatModule.withContextFrom(attachments);
     return {
       module: AppModule,
       imports: [
@@ -54,10 +57,10 @@ export class AppModule {
         MessagesModule,
         AgentsModule,
         PreferencesModule,
-        ChatModule.withContextFrom(attachments),
+        chat,
         FeedbackModule,
         attachments,
-        ...(options.config.websockets.enabled ? [RealtimeModule] : []),
+        ...(options.config.websockets.enabled ? [RealtimeModule.forRoot({ chat })] : []),
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };

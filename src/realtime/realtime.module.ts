@@ -1,6 +1,5 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
-import { ChatModule } from '../chat/chat.module.js';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
@@ -9,8 +8,18 @@ import { RealtimeGateway } from './realtime.gateway.js';
 import { RealtimeHub } from './realtime.hub.js';
 
 /** Mounted only with ENABLE_WEBSOCKETS=true (see AppModule). */
-@Module({
-  imports: [AuthModule, ChatModule, ConversationsModule, MessagesModule, PreferencesModule],
-  providers: [RealtimeGateway, RealtimeHub, RateLimiter],
-})
-export class RealtimeModule {}
+@Module({})
+export class RealtimeModule {
+  /**
+   * `chat` is the application's one configured ChatModule (see AppModule), so socket sends go
+   * through the same chat turn as REST ones. The RateLimiter here counts socket events (the
+   * flood limit, WEBSOCKET_EVENTS_PER_MINUTE); the send budget is the chat turn's.
+   */
+  static forRoot(options: { chat: DynamicModule }): DynamicModule {
+    return {
+      module: RealtimeModule,
+      imports: [AuthModule, options.chat, ConversationsModule, MessagesModule, PreferencesModule],
+      providers: [RealtimeGateway, RealtimeHub, RateLimiter],
+    };
+  }
+}
