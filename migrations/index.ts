@@ -6,6 +6,7 @@ import { chatAttachments } from './0004-chat-attachments.js';
 import { searchTerms } from './0005-search-terms.js';
 import { attachmentFilesIndexes } from './0006-attachment-files-indexes.js';
 import { searchTermPairs } from './0007-search-term-pairs.js';
+import { scheduledJobs } from './0008-scheduled-jobs.js';
 
 /** Every migration, in id order. A new migration is a new file here and one line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -16,4 +17,5 @@ export const MIGRATIONS: readonly Migration[] = [
   searchTerms,
   attachmentFilesIndexes,
   searchTermPairs,
+  scheduledJobs,
 ];

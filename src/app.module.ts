@@ -12,6 +12,7 @@ import { loggerOptions } from './common/logging/logger.options.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { DatabaseModule, DatabaseOptions } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
 import { MessagesModule } from './messages/messages.module.js';
 import { AgentsModule } from './agents/agents.module.js';
 import { ChatModule } from './chat/chat.module.js';
@@ -48,6 +49,8 @@ export class AppModule {
         EventEmitterModule.forRoot(),
         DomainEventsModule,
         DatabaseModule.forRoot(options.database),
+        // The one scheduler: feature modules register their jobs with its JobScheduler.
+        JobsModule,
         AuthModule,
         HealthModule,
         // Before ConversationsModule: their routes (/conversations/search, /conversations/export) must win over /conversations/:id.

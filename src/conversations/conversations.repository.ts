@@ -16,6 +16,9 @@ export interface ListConversationsFilter {
   after?: CursorPosition;
 }
 
+/** What the count repair reads of a conversation. */
+export type ConversationCounts = Pick<ConversationRecord, '_id' | 'userId' | 'status' | 'messageCount' | 'lastSeq' | 'updatedAt'>;
+
 export interface ConversationChanges {
   title?: string | null;
   metadata?: Record<string, unknown>;
@@ -108,18 +111,25 @@ export class ConversationsRepository {
   /**
    * Atomically takes `count` message slots in an active conversation that has room for them,
    * handing out the next sequence numbers. Null when the conversation is missing, not active or full.
+   * `updatedAt` is the time of the write, never the (possibly back-dated) messages' time: the
+   * count repair leaves conversations changed within its grace period alone.
    */
   reserveMessageSlots(
     ownerId: string,
     id: Types.ObjectId,
     count: number,
     maxMessages: number,
+    messageTime: Date,
     now: Date,
   ): Promise<Pick<ConversationRecord, 'lastSeq'> | null> {
     return this.model
       .findOneAndUpdate(
         { _id: id, userId: ownerId, status: 'active', messageCount: trusted({ $lte: maxMessages - count }) },
-        { $inc: { messageCount: count, lastSeq: count }, $max: { lastMessageAt: now, lastActivityAt: now }, $set: { updatedAt: now } },
+        {
+          $inc: { messageCount: count, lastSeq: count },
+          $max: { lastMessageAt: messageTime, lastActivityAt: messageTime },
+          $set: { updatedAt: now },
+        },
         { returnDocument: 'after', timestamps: false, projection: { lastSeq: 1 } },
       )
       .lean<Pick<ConversationRecord, 'lastSeq'>>()
@@ -188,10 +198,76 @@ export class ConversationsRepository {
       .exec();
   }
 
-  /** Gives back slots taken for messages that could not be written. */
-  async releaseMessageSlots(ownerId: string, id: Types.ObjectId, count: number, lastMessageAt: Date | null): Promise<void> {
+  /** Gives back slots taken for messages that could not be written, or that were deleted. */
+  async releaseMessageSlots(ownerId: string, id: Types.ObjectId, count: number, lastMessageAt: Date | null, now: Date): Promise<void> {
     await this.model
-      .updateOne({ _id: id, userId: ownerId }, { $inc: { messageCount: -count }, $set: { lastMessageAt } }, { timestamps: false })
+      .updateOne(
+        { _id: id, userId: ownerId },
+        { $inc: { messageCount: -count }, $set: { lastMessageAt, updatedAt: now } },
+        { timestamps: false },
+      )
+      .exec();
+  }
+
+  /** Stamps `updatedAt` before messages are removed, so a count repair that read the conversation earlier misses it. */
+  async touch(ownerId: string, id: Types.ObjectId, now: Date): Promise<void> {
+    await this.model.updateOne({ _id: id, userId: ownerId }, { $set: { updatedAt: now } }, { timestamps: false }).exec();
+  }
+
+  /**
+   * Maintenance across all users (the count repair): conversations whose `updatedAt` is within
+   * the range (no lower bound when `from` is null), in (updatedAt, _id) order after a position.
+   */
+  countsChangedBetween(
+    range: { from: Date | null; to: Date },
+    after: { updatedAt: Date; id: Types.ObjectId } | null,
+    limit: number,
+  ): Promise<ConversationCounts[]> {
+    const and: Record<string, unknown>[] = [{ updatedAt: trusted({ ...(range.from ? { $gte: range.from } : {}), $lte: range.to }) }];
+    if (after) {
+      and.push({
+        $or: [{ updatedAt: trusted({ $gt: after.updatedAt }) }, { updatedAt: after.updatedAt, _id: trusted({ $gt: after.id }) }],
+      });
+    }
+    return this.model
+      .find({ $and: and }, { userId: 1, status: 1, messageCount: 1, lastSeq: 1, updatedAt: 1 })
+      .sort({ updatedAt: 1, _id: 1 })
+      .limit(limit)
+      .lean<ConversationCounts[]>()
+      .exec();
+  }
+
+  /**
+   * Sets the counts found by the count repair, only if the conversation is still exactly as the
+   * repair read it (same messageCount, lastSeq and updatedAt): a message write or delete since
+   * then changes one of them, so the update misses instead of writing a count that is no longer true.
+   */
+  repairCounts(
+    observed: ConversationCounts,
+    actual: { messageCount: number; lastSeq: number; lastMessageAt: Date | null },
+    now: Date,
+  ): Promise<ConversationRecord | null> {
+    return this.model
+      .findOneAndUpdate(
+        {
+          _id: observed._id,
+          userId: observed.userId,
+          messageCount: observed.messageCount,
+          lastSeq: observed.lastSeq,
+          updatedAt: observed.updatedAt,
+        },
+        { $set: { ...actual, updatedAt: now } },
+        { returnDocument: 'after', timestamps: false },
+      )
+      .lean<ConversationRecord>()
+      .exec();
+  }
+
+  /** The counts of one conversation as stored now (the count repair's re-check after a missed update). */
+  counts(ownerId: string, id: Types.ObjectId): Promise<ConversationCounts | null> {
+    return this.model
+      .findOne({ _id: id, userId: ownerId }, { userId: 1, status: 1, messageCount: 1, lastSeq: 1, updatedAt: 1 })
+      .lean<ConversationCounts>()
       .exec();
   }
 

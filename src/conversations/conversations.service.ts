@@ -10,7 +10,7 @@ import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
 import type { TermCriteria } from '../common/search/search-criteria.js';
 import { toConversationDto } from './conversation.mapper.js';
-import { ConversationRecord, ConversationsRepository } from './conversations.repository.js';
+import { ConversationCounts, ConversationRecord, ConversationsRepository } from './conversations.repository.js';
 import { ConversationDto } from './dto/conversation.dto.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ListConversationsQuery } from './dto/list-conversations.query.js';
@@ -29,6 +29,26 @@ export interface ConversationTurnContext {
   status: ConversationStatus;
   summary: ConversationSummary | null;
 }
+
+/** A conversation's counters as the count repair reads them. */
+export interface ConversationCountsSnapshot {
+  id: string;
+  userId: string;
+  status: ConversationStatus;
+  messageCount: number;
+  lastSeq: number;
+  updatedAt: Date;
+}
+
+/** What the count repair found stored for a conversation. */
+export interface StoredMessageCounts {
+  messageCount: number;
+  lastSeq: number;
+  lastMessageAt: Date | null;
+}
+
+/** Attempts at a conditional count repair that misses while the conversation is unchanged (the embedded store's race answer). */
+const REPAIR_ATTEMPTS = 3;
 
 /** Sequence numbers handed to messages that are about to be written. */
 export interface ReservedSlots {
@@ -184,10 +204,10 @@ export class ConversationsService {
    * Takes `count` message slots: 404 for a conversation that is not the owner's, 409 when it is
    * archived or has reached CHAT_MAX_MESSAGES_PER_CONVERSATION.
    */
-  async reserveMessageSlots(ownerId: string, id: string, count: number, now: Date): Promise<ReservedSlots> {
+  async reserveMessageSlots(ownerId: string, id: string, count: number, messageTime: Date): Promise<ReservedSlots> {
     const objectId = new Types.ObjectId(id);
     for (let attempt = 1; ; attempt += 1) {
-      const reserved = await this.conversations.reserveMessageSlots(ownerId, objectId, count, this.maxMessages, now);
+      const reserved = await this.conversations.reserveMessageSlots(ownerId, objectId, count, this.maxMessages, messageTime, new Date());
       if (reserved) {
         return { firstSeq: reserved.lastSeq - count + 1 };
       }
@@ -215,7 +235,60 @@ export class ConversationsService {
   }
 
   releaseMessageSlots(ownerId: string, id: string, count: number, lastMessageAt: Date | null): Promise<void> {
-    return this.conversations.releaseMessageSlots(ownerId, new Types.ObjectId(id), count, lastMessageAt);
+    return this.conversations.releaseMessageSlots(ownerId, new Types.ObjectId(id), count, lastMessageAt, new Date());
+  }
+
+  /**
+   * Call before removing messages of a conversation (then release their slots): stamps
+   * `updatedAt`, so a count repair that read the conversation before cannot apply a count taken
+   * mid-delete, and one that reads it after leaves it alone for its grace period.
+   */
+  beforeMessagesRemoved(ownerId: string, id: string): Promise<void> {
+    return this.conversations.touch(ownerId, new Types.ObjectId(id), new Date());
+  }
+
+  /**
+   * Maintenance across all users (the count repair job): conversations changed within the range
+   * (from null: since ever), in (updatedAt, id) order after a position, at most `limit`.
+   */
+  async countsChangedBetween(
+    range: { from: Date | null; to: Date },
+    after: { updatedAt: Date; id: string } | null,
+    limit: number,
+  ): Promise<ConversationCountsSnapshot[]> {
+    const position = after ? { updatedAt: after.updatedAt, id: new Types.ObjectId(after.id) } : null;
+    return (await this.conversations.countsChangedBetween(range, position, limit)).map(toCountsSnapshot);
+  }
+
+  /**
+   * Sets a conversation's counters to what is stored, only if it is still exactly as observed
+   * (messageCount, lastSeq, updatedAt). False when it changed meanwhile (a send or delete): the
+   * change stamped `updatedAt`, so a later run checks it again. `lastSeq` never goes down.
+   */
+  async repairCounts(observed: ConversationCountsSnapshot, stored: StoredMessageCounts): Promise<boolean> {
+    const id = new Types.ObjectId(observed.id);
+    let current: ConversationCounts = { ...observed, _id: id };
+    const actual = { ...stored, lastSeq: Math.max(stored.lastSeq, observed.lastSeq) };
+    for (let attempt = 1; attempt <= REPAIR_ATTEMPTS; attempt += 1) {
+      const record = await this.conversations.repairCounts(current, actual, new Date());
+      if (record) {
+        if (record.status !== 'deleted') {
+          this.events.publish(DomainEvent.ConversationUpdated, {
+            userId: record.userId,
+            conversationId: observed.id,
+            status: record.status,
+            conversation: toConversationDto(record),
+          });
+        }
+        return true;
+      }
+      // A miss on an unchanged conversation is the embedded store losing a race (see
+      // reserveMessageSlots); a changed one is left to the next run.
+      const reread = await this.conversations.counts(observed.userId, id);
+      if (!reread || !sameCounts(reread, current)) return false;
+      current = reread;
+    }
+    return false;
   }
 
   private async requireVisible(ownerId: string, id: string): Promise<ConversationRecord> {
@@ -223,6 +296,21 @@ export class ConversationsService {
     if (!record) throw notFound();
     return record;
   }
+}
+
+function toCountsSnapshot(record: ConversationCounts): ConversationCountsSnapshot {
+  return {
+    id: record._id.toHexString(),
+    userId: record.userId,
+    status: record.status,
+    messageCount: record.messageCount,
+    lastSeq: record.lastSeq,
+    updatedAt: record.updatedAt,
+  };
+}
+
+function sameCounts(a: ConversationCounts, b: ConversationCounts): boolean {
+  return a.messageCount === b.messageCount && a.lastSeq === b.lastSeq && a.updatedAt.getTime() === b.updatedAt.getTime();
 }
 
 function notFound(): ResourceNotFoundException {

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { ConversationsModule } from '../conversations/conversations.module.js';
+import { ConversationCountsJob } from './conversation-counts.job.js';
 import { MessagesController } from './messages.controller.js';
 import { MessagesRepository } from './messages.repository.js';
 import { MessagesService } from './messages.service.js';
@@ -9,7 +10,8 @@ import { Message, MessageSchema } from './schemas/message.schema.js';
 @Module({
   imports: [ConversationsModule, MongooseModule.forFeature([{ name: Message.name, schema: MessageSchema }])],
   controllers: [MessagesController],
-  providers: [MessagesRepository, MessagesService],
+  // ConversationCountsJob registers with the global JobScheduler (JobsModule).
+  providers: [MessagesRepository, MessagesService, ConversationCountsJob],
   exports: [MessagesService],
 })
 export class MessagesModule {}

@@ -98,6 +98,15 @@ export class MessagesRepository {
     return latest?.timestamp ?? null;
   }
 
+  /** How many messages the conversation holds and its highest seq (0 when empty), for the count repair. */
+  async storedCounts(ownerId: string, conversationId: Types.ObjectId): Promise<{ count: number; maxSeq: number }> {
+    const [count, highest] = await Promise.all([
+      this.model.countDocuments({ conversationId, userId: ownerId }).exec(),
+      this.model.findOne({ conversationId, userId: ownerId }, { seq: 1 }).sort({ seq: -1 }).lean<Pick<MessageRecord, 'seq'>>().exec(),
+    ]);
+    return { count, maxSeq: highest?.seq ?? 0 };
+  }
+
   findOne(ownerId: string, conversationId: Types.ObjectId, messageId: Types.ObjectId): Promise<MessageRecord | null> {
     return this.model.findOne({ _id: messageId, conversationId, userId: ownerId }).lean<MessageRecord>().exec();
   }

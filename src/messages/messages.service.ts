@@ -203,6 +203,8 @@ export class MessagesService {
     if (current.status === 'pending') {
       throw new ConflictStateException(ErrorCode.REPLY_IN_PROGRESS, 'The reply is still being written; delete it once it has finished');
     }
+    // Stamped before the delete: a count repair running meanwhile must not apply a count taken between the delete and the release.
+    await this.conversations.beforeMessagesRemoved(ownerId, conversationId);
     const deleted = await this.messages.deleteOne(ownerId, objectId, current._id);
     if (!deleted) throw messageNotFound();
     const latest = await this.messages.latestTimestamp(ownerId, objectId);

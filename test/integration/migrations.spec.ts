@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { MIGRATIONS } from '../../migrations/index.js';
 import type { Db, Migration } from '../../src/database/migrations/migration.js';
-import { CHANGELOG_COLLECTION, LOCK_COLLECTION, MigrationRunner } from '../../src/database/migrations/migration-runner.js';
+import { LEASES_COLLECTION } from '../../src/common/jobs/lease.js';
+import { CHANGELOG_COLLECTION, MigrationRunner } from '../../src/database/migrations/migration-runner.js';
 
 describe('MigrationRunner', () => {
   let client: mongoose.mongo.MongoClient;
@@ -44,6 +45,22 @@ describe('MigrationRunner', () => {
     await expect(db.collection('chat_messages').insertOne({ conversationId, seq: 1 })).rejects.toMatchObject({ code: 11000 });
   });
 
+  it('creates the job collections and the count repair index, and drops the old migrations lock collection', async () => {
+    await new MigrationRunner(
+      db,
+      MIGRATIONS.filter((migration) => migration.id < '0008'),
+    ).up();
+    await db.collection('migrations_lock').insertOne({ _id: 'left-over' } as never);
+    expect(await new MigrationRunner(db, MIGRATIONS).up()).toEqual(['0008-scheduled-jobs']);
+    const collections = (await db.listCollections().toArray()).map((collection) => collection.name);
+    expect(collections).toEqual(expect.arrayContaining([LEASES_COLLECTION, 'chat_job_runs']));
+    expect(collections).not.toContain('migrations_lock');
+    const runIndexes = (await db.collection('chat_job_runs').listIndexes().toArray()).map((index) => index.name);
+    expect(runIndexes).toEqual(expect.arrayContaining(['job_status_startedAt', 'job_startedAt']));
+    const conversationIndexes = await db.collection('chat_conversations').listIndexes().toArray();
+    expect(conversationIndexes.find((index) => index.name === 'updatedAt_id')).toMatchObject({ key: { updatedAt: 1, _id: 1 } });
+  });
+
   it('backfills search terms of data written before search existed, reporting progress', async () => {
     const before = MIGRATIONS.filter((migration) => migration.id < '0005');
     await new MigrationRunner(db, before).up();
@@ -63,6 +80,7 @@ describe('MigrationRunner', () => {
       '0005-search-terms',
       '0006-attachment-files-indexes',
       '0007-search-term-pairs',
+      '0008-scheduled-jobs',
     ]);
     expect(await db.collection('chat_messages').countDocuments({ searchTerms: { $exists: false } })).toBe(0);
     expect(await db.collection('chat_messages').findOne({ seq: 7 })).toMatchObject({
@@ -89,7 +107,10 @@ describe('MigrationRunner', () => {
       { conversationId, userId: 'old', seq: 2, content: 'blue bin', searchTerms: ['current'], searchTermsVersion: 2 },
     ]);
     const log: string[] = [];
-    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual(['0007-search-term-pairs']);
+    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual([
+      '0007-search-term-pairs',
+      '0008-scheduled-jobs',
+    ]);
     expect(await db.collection('chat_messages').findOne({ seq: 1 })).toMatchObject({
       searchTerms: ['red', 'tote', 'red tote'],
       searchTermsVersion: 2,
@@ -127,11 +148,11 @@ describe('MigrationRunner', () => {
     const results = await Promise.all([new MigrationRunner(db, migrations).up(), new MigrationRunner(db, migrations).up()]);
     expect(log).toEqual(['up 0001-a', 'up 0002-b']);
     expect(results.flat().sort()).toEqual(['0001-a', '0002-b']);
-    expect(await db.collection(LOCK_COLLECTION).countDocuments()).toBe(0);
+    expect(await db.collection(LEASES_COLLECTION).countDocuments()).toBe(0);
   });
 
   it('takes over a lock left behind by a crashed instance once it expires', async () => {
-    await db.collection<{ _id: string; owner: string; expiresAt: Date }>(LOCK_COLLECTION).insertOne({
+    await db.collection<{ _id: string; owner: string; expiresAt: Date }>(LEASES_COLLECTION).insertOne({
       _id: 'migrations',
       owner: 'crashed',
       expiresAt: new Date(Date.now() - 1000),
@@ -141,7 +162,7 @@ describe('MigrationRunner', () => {
   });
 
   it('gives up with a clear error while a live lock is held', async () => {
-    await db.collection<{ _id: string; owner: string; expiresAt: Date }>(LOCK_COLLECTION).insertOne({
+    await db.collection<{ _id: string; owner: string; expiresAt: Date }>(LEASES_COLLECTION).insertOne({
       _id: 'migrations',
       owner: 'other-host:42',
       expiresAt: new Date(Date.now() + 60_000),

@@ -105,6 +105,42 @@ describe('loadAppConfig', () => {
     expect(() => loadAppConfig({ ATTACHMENT_STORAGE: 's3' })).toThrow('ATTACHMENT_STORAGE: must be one of local, gridfs (got "s3")');
   });
 
+  it('reads the count repair schedule: every 5 minutes after a 60 s grace by default, seconds allowed', () => {
+    expect(loadAppConfig({}).jobs).toEqual({ countRepair: { cron: '*/5 * * * *', graceSeconds: 60 } });
+    expect(loadAppConfig({ CHAT_COUNT_REPAIR_CRON: '*/1 * * * * *', CHAT_COUNT_REPAIR_GRACE_SECONDS: '5' }).jobs.countRepair).toEqual({
+      cron: '*/1 * * * * *',
+      graceSeconds: 5,
+    });
+    expect(loadAppConfig({ CHAT_COUNT_REPAIR_CRON: ' 0 3 * * 1 ' }).jobs.countRepair.cron).toBe('0 3 * * 1');
+  });
+
+  it.each([
+    ['every 5 minutes', /Unknown alias/],
+    ['*/5 * * *', /Too few fields/],
+    ['* * * * * * *', /Too many fields/],
+    ['61 * * * *', /out of range/],
+    ['*/0 * * * *', /step of zero/],
+    ['0 0 31 2 *', /it never fires/],
+  ])('stops the boot on CHAT_COUNT_REPAIR_CRON=%s, naming the variable and the reason', (value, reason) => {
+    let problems: string[] = [];
+    try {
+      loadAppConfig({ CHAT_COUNT_REPAIR_CRON: value });
+    } catch (error) {
+      problems = (error as ConfigValidationError).problems;
+    }
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^CHAT_COUNT_REPAIR_CRON: must be a cron expression of 5 fields, or 6 with seconds first/);
+    expect(problems[0]).toMatch(reason);
+    expect(problems[0]).toContain(`(got "${value}")`);
+  });
+
+  it('refuses a count repair grace outside 1 s .. 1 day', () => {
+    expect(() => loadAppConfig({ CHAT_COUNT_REPAIR_GRACE_SECONDS: '0' })).toThrow(
+      /CHAT_COUNT_REPAIR_GRACE_SECONDS: must be a whole number from 1 to 86400/,
+    );
+    expect(() => loadAppConfig({ CHAT_COUNT_REPAIR_GRACE_SECONDS: 'soon' })).toThrow(/CHAT_COUNT_REPAIR_GRACE_SECONDS/);
+  });
+
   it('refuses both a secret and a public key', () => {
     expect(() =>
       loadAppConfig({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----' }),

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { CronTime, validateCronExpression } from 'cron';
 
 /**
  * The whole typed configuration, built once at boot from the environment by `loadAppConfig`.
@@ -72,6 +73,15 @@ export interface AppConfig {
     enableDataRetention: boolean;
     enableChatExport: boolean;
     anonymizationEnabled: boolean;
+  };
+  /** Scheduled jobs (src/jobs): cron expressions of 5 fields, or 6 with seconds first. */
+  jobs: {
+    countRepair: {
+      /** CHAT_COUNT_REPAIR_CRON: when the conversation count repair runs (it also runs at boot). */
+      cron: string;
+      /** Conversations changed more recently than this are left alone (a message write may be in flight). */
+      graceSeconds: number;
+    };
   };
 }
 
@@ -170,6 +180,12 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       enableChatExport: reader.boolean('ENABLE_CHAT_EXPORT', true),
       anonymizationEnabled: reader.boolean('CHAT_ANONYMIZATION_ENABLED', false),
     },
+    jobs: {
+      countRepair: {
+        cron: reader.cron('CHAT_COUNT_REPAIR_CRON', '*/5 * * * *'),
+        graceSeconds: reader.integer('CHAT_COUNT_REPAIR_GRACE_SECONDS', 60, 1, 86_400),
+      },
+    },
   };
 
   if (reader.problems.length > 0) {
@@ -213,6 +229,16 @@ function readKeyFile(reader: EnvReader, path: string): string | undefined {
   } catch (error) {
     reader.problem('JWT_PUBLIC_KEY_FILE', `cannot read ${path}: ${(error as Error).message}`);
     return undefined;
+  }
+}
+
+/** A valid expression that matches no date (`0 0 31 2 *`): the cron package cannot schedule it. */
+function neverFires(expression: string): boolean {
+  try {
+    new CronTime(expression).sendAt();
+    return false;
+  } catch {
+    return true;
   }
 }
 
@@ -292,6 +318,18 @@ class EnvReader {
     if (!/^[A-Za-z0-9_-]{1,63}$/.test(value)) {
       this.problem(name, `must be a database name of letters, digits, _ or - (got "${value}")`);
       return DEFAULT_DATABASE_NAME;
+    }
+    return value;
+  }
+
+  cron(name: string, fallback: string): string {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const { valid, error } = validateCronExpression(value);
+    const reason = valid ? (neverFires(value) ? 'it never fires' : undefined) : (error?.message ?? 'not understood');
+    if (reason !== undefined) {
+      this.problem(name, `must be a cron expression of 5 fields, or 6 with seconds first, such as */5 * * * *: ${reason} (got "${value}")`);
+      return fallback;
     }
     return value;
   }

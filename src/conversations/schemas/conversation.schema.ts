@@ -86,3 +86,5 @@ ConversationSchema.index({ userId: 1, status: 1, lastActivityAt: -1, _id: -1 });
 ConversationSchema.index({ userId: 1, status: 1, role: 1, lastActivityAt: -1, _id: -1 });
 // 0005: search — a user's conversations whose title contains a term.
 ConversationSchema.index({ userId: 1, titleTerms: 1 });
+// 0008: the count repair job — conversations changed within a time window, in (updatedAt, _id) batches.
+ConversationSchema.index({ updatedAt: 1, _id: 1 });

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { Lease, LeaseHeldError, Leases } from '../../common/jobs/lease.js';
 import { Db, Migration, MigrationContext } from './migration.js';
 
 export const CHANGELOG_COLLECTION = 'migrations_changelog';
-export const LOCK_COLLECTION = 'migrations_lock';
-const LOCK_ID = 'migrations';
+/** The runner's lease in the shared lease collection (`chat_job_leases`, see src/common/jobs/lease.ts). */
+export const MIGRATIONS_LEASE = 'migrations';
 
 export interface MigrationStatus {
   id: string;
@@ -26,19 +25,14 @@ interface ChangelogEntry {
   appliedAt: Date;
 }
 
-interface LockEntry {
-  _id: string;
-  owner: string;
-  expiresAt: Date;
-}
-
 /**
  * Applies migrations in id order and records each in `migrations_changelog`, so re-runs are
- * no-ops. A lease in `migrations_lock` keeps two instances booting at once from running the same
- * migration concurrently; a lease left by a crashed instance expires.
+ * no-ops. The lease `migrations` (in `chat_job_leases`, shared with the job scheduler) keeps two
+ * instances booting at once from running the same migration concurrently; a lease left by a
+ * crashed instance expires.
  */
 export class MigrationRunner {
-  private readonly owner = `${hostname()}:${process.pid}:${randomUUID()}`;
+  private readonly leases: Leases;
   private readonly lockTtlMs: number;
   private readonly lockWaitMs: number;
   private readonly log: (message: string) => void;
@@ -54,6 +48,7 @@ export class MigrationRunner {
     this.lockTtlMs = options.lockTtlMs ?? 10 * 60_000;
     this.lockWaitMs = options.lockWaitMs ?? 60_000;
     this.log = options.log ?? (() => {});
+    this.leases = new Leases(db);
   }
 
   async status(): Promise<MigrationStatus[]> {
@@ -67,13 +62,13 @@ export class MigrationRunner {
 
   /** Applies every pending migration; returns the ids applied now. */
   async up(): Promise<string[]> {
-    return this.withLock(async () => {
+    return this.withLock(async (lease) => {
       const applied = await this.applied();
       const done: string[] = [];
       for (const migration of this.migrations) {
         if (applied.has(migration.id)) continue;
         this.log(`applying ${migration.id}: ${migration.description}`);
-        await migration.up(this.db, this.context(migration.id));
+        await migration.up(this.db, this.context(migration.id, lease));
         await this.changelog().updateOne(
           { _id: migration.id },
           { $set: { description: migration.description, appliedAt: new Date() } },
@@ -87,25 +82,23 @@ export class MigrationRunner {
 
   /** Reverts the most recently applied migration; returns its id, or null when none is applied. */
   async down(): Promise<string | null> {
-    return this.withLock(async () => {
+    return this.withLock(async (lease) => {
       const applied = await this.applied();
       const last = [...this.migrations].reverse().find((migration) => applied.has(migration.id));
       if (!last) return null;
       this.log(`reverting ${last.id}: ${last.description}`);
-      await last.down(this.db, this.context(last.id));
+      await last.down(this.db, this.context(last.id, lease));
       await this.changelog().deleteOne({ _id: last.id });
       return last.id;
     });
   }
 
   /** Progress of a long migration: logged, and the lock's lease extended so no other process takes over. */
-  private context(id: string): MigrationContext {
+  private context(id: string, lease: Lease): MigrationContext {
     return {
       progress: async (message) => {
         this.log(`${id}: ${message}`);
-        await this.db
-          .collection<LockEntry>(LOCK_COLLECTION)
-          .updateOne({ _id: LOCK_ID, owner: this.owner }, { $set: { expiresAt: new Date(Date.now() + this.lockTtlMs) } });
+        await lease.renew();
       },
     };
   }
@@ -119,35 +112,16 @@ export class MigrationRunner {
     return this.db.collection<ChangelogEntry>(CHANGELOG_COLLECTION);
   }
 
-  private async withLock<T>(work: () => Promise<T>): Promise<T> {
-    const locks = this.db.collection<LockEntry>(LOCK_COLLECTION);
-    const deadline = Date.now() + this.lockWaitMs;
-    while (!(await this.tryLock())) {
-      if (Date.now() > deadline) {
-        const holder = await locks.findOne({ _id: LOCK_ID });
-        throw new Error(`Migrations are locked by ${holder?.owner ?? 'another process'} until ${holder?.expiresAt.toISOString() ?? '?'}`);
-      }
-      await new Promise((wake) => setTimeout(wake, 250));
-    }
+  private async withLock<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
+    const lease = await this.leases.acquire(MIGRATIONS_LEASE, this.lockTtlMs, this.lockWaitMs).catch((error: unknown) => {
+      if (!(error instanceof LeaseHeldError)) throw error;
+      const until = error.holder?.expiresAt.toISOString() ?? '?';
+      throw new Error(`Migrations are locked by ${error.holder?.owner ?? 'another process'} until ${until}`);
+    });
     try {
-      return await work();
+      return await work(lease);
     } finally {
-      await locks.deleteOne({ _id: LOCK_ID, owner: this.owner });
+      await lease.release();
     }
-  }
-
-  /** Takes the lease by inserting it (unique _id), or by replacing one that has expired. */
-  private async tryLock(): Promise<boolean> {
-    const locks = this.db.collection<LockEntry>(LOCK_COLLECTION);
-    const now = new Date();
-    const lease = { owner: this.owner, expiresAt: new Date(now.getTime() + this.lockTtlMs) };
-    try {
-      await locks.insertOne({ _id: LOCK_ID, ...lease });
-      return true;
-    } catch (error) {
-      if ((error as { code?: number }).code !== 11000) throw error;
-    }
-    const takeover = await locks.updateOne({ _id: LOCK_ID, expiresAt: { $lt: now } }, { $set: lease });
-    return takeover.modifiedCount === 1;
   }
 }

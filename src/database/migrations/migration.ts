@@ -40,6 +40,16 @@ export async function dropIndexIfExists(db: Db, collection: string, name: string
   }
 }
 
+/** Drops a collection if present (code 26, NamespaceNotFound, is not an error here; the embedded store sends only its message). */
+export async function dropCollectionIfExists(db: Db, name: string): Promise<void> {
+  try {
+    await db.dropCollection(name);
+  } catch (error) {
+    const { code, message } = error as { code?: number; message?: string };
+    if (code !== 26 && message !== 'ns not found') throw error;
+  }
+}
+
 /** An index a migration owns; `name` is what `down` drops it by. */
 export interface IndexSpec {
   collection: string;
