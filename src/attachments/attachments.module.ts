@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { storeUnavailable } from '../common/errors/store-errors.js';
 import { MongooseModule, getConnectionToken } from '@nestjs/mongoose';
 import type mongoose from 'mongoose';
 import type { AppConfig } from '../common/config/app-config.js';
@@ -35,7 +36,10 @@ export class AttachmentsModule {
           useFactory: (config: ConfigService<AppConfig, true>, connection: mongoose.Connection): AttachmentStorage => {
             const settings = config.get('attachments', { infer: true });
             return settings.storage === 'gridfs'
-              ? new GridFsAttachmentStorage(connection.db!)
+              ? new GridFsAttachmentStorage(() => {
+                  if (!connection.db) throw storeUnavailable();
+                  return connection.db;
+                })
               : new LocalAttachmentStorage(settings.directory);
           },
         },

@@ -45,7 +45,8 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ChatService.name);
   private readonly queue = new TurnQueue();
   private readonly inFlight = new Map<string, InFlightReply>();
-  private readonly settings: { rateLimitPerMinute: number; staleAfterMs: number };
+  private readonly settings: { rateLimitPerMinute: number; staleAfterMs: number; drainMs: number };
+  private closing = false;
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(
@@ -64,6 +65,8 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
       rateLimitPerMinute: config.get('rateLimit', { infer: true }).messagesPerMinute,
       // A reply still in flight after every attempt could have timed out belongs to a dead process.
       staleAfterMs: llm.timeoutMs * (llm.maxRetries + 1) + 60_000,
+      // Replies get half the shutdown deadline to finish; the rest is for stopping what remains.
+      drainMs: config.get('shutdownTimeoutMs', { infer: true }) / 2,
     };
   }
 
@@ -161,9 +164,18 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
     this.sweepTimer.unref();
   }
 
-  onModuleDestroy(): void {
+  /**
+   * On shutdown, replies being written get time to finish; those still running then are stopped
+   * and stored as failed (clients see why and can regenerate), before the database closes.
+   */
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.sweepTimer);
+    this.closing = true;
+    const deadline = Date.now() + this.settings.drainMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
     for (const reply of this.inFlight.values()) reply.controller.abort();
+    const stopDeadline = Date.now() + 2000;
+    while (this.inFlight.size > 0 && Date.now() < stopDeadline) await new Promise((wake) => setTimeout(wake, 20));
   }
 
   private async generate(
@@ -177,8 +189,9 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
     const reply: InFlightReply = { text: '', nextIndex: 0, followers: new Set(), controller };
     this.inFlight.set(pending.id, reply);
     const abortOnClientGone = () => controller.abort();
-    // The client may have left while this reply waited in the conversation's queue.
-    if (clientGone?.aborted) controller.abort();
+    // The client may have left while this reply waited in the conversation's queue, or the
+    // process may be shutting down.
+    if (clientGone?.aborted || this.closing) controller.abort();
     clientGone?.addEventListener('abort', abortOnClientGone, { once: true });
     const started = Date.now();
     let firstTokenAt: number | null = null;

@@ -16,6 +16,7 @@ import type { Namespace, Socket } from 'socket.io';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { AppConfig } from '../common/config/app-config.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
+import { fromStoreError } from '../common/errors/store-errors.js';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ChatService } from '../chat/chat.service.js';
 import { SendMessageDto } from '../chat/dto/chat.dto.js';
@@ -297,8 +298,9 @@ function ackError(statusCode: number, code: string, message: string, details?: u
   return new AckFailure({ statusCode, code, message, ...(details === undefined ? {} : { details }) });
 }
 
-function toAckError(error: unknown, logger: Logger): AckError {
-  if (error instanceof AckFailure) return error.body;
+function toAckError(thrown: unknown, logger: Logger): AckError {
+  if (thrown instanceof AckFailure) return thrown.body;
+  const error = fromStoreError(thrown) ?? thrown;
   if (error instanceof HttpException) {
     const body = error.getResponse() as Partial<AckError>;
     return {
@@ -308,6 +310,6 @@ function toAckError(error: unknown, logger: Logger): AckError {
       ...(body.details === undefined ? {} : { details: body.details }),
     };
   }
-  logger.error({ err: error }, 'Realtime event failed');
+  logger.error({ err: thrown }, 'Realtime event failed');
   return { statusCode: 500, code: ErrorCode.INTERNAL_ERROR, message: 'Internal error' };
 }

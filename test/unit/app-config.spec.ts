@@ -25,7 +25,15 @@ describe('loadAppConfig', () => {
     expect(config.rateLimit).toEqual({ messagesPerMinute: 30 });
     expect(loadAppConfig({ LLM_BASE_URL: 'http://localhost:11434/v1/' }).llm.baseUrl).toBe('http://localhost:11434/v1');
     expect(config.compliance).toEqual({ enableDataRetention: true, enableChatExport: true, anonymizationEnabled: false });
-    expect(config.mongo).toEqual({ uri: undefined, dbName: 'wms_chat', dataDir: './data', runMigrationsOnBoot: true });
+    expect(config.mongo).toEqual({
+      uri: undefined,
+      dbName: 'wms_chat',
+      dataDir: './data',
+      runMigrationsOnBoot: true,
+      serverSelectionTimeoutMs: 2000,
+      embeddedStoreMinFreeMb: 64,
+    });
+    expect(config.shutdownTimeoutMs).toBe(10_000);
   });
 
   it('names the database after MONGODB_DB_NAME, else the URI, else wms_chat', () => {

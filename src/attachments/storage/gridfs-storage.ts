@@ -21,14 +21,37 @@ const WRITES_IN_FLIGHT = 4;
  */
 export class GridFsAttachmentStorage implements AttachmentStorage {
   readonly driver = 'gridfs';
-  private readonly bucket: mongoose.mongo.GridFSBucket;
-  private readonly chunks: mongoose.mongo.Collection<{ files_id: mongoose.mongo.ObjectId; n: number; data: mongoose.mongo.Binary }>;
-  private readonly files: mongoose.mongo.Collection<mongoose.mongo.GridFSFile>;
+  private collections?: {
+    bucket: mongoose.mongo.GridFSBucket;
+    chunks: mongoose.mongo.Collection<{ files_id: mongoose.mongo.ObjectId; n: number; data: mongoose.mongo.Binary }>;
+    files: mongoose.mongo.Collection<mongoose.mongo.GridFSFile>;
+  };
 
-  constructor(db: mongoose.mongo.Db) {
-    this.bucket = new mongoose.mongo.GridFSBucket(db, { bucketName: GRIDFS_BUCKET });
-    this.chunks = db.collection(`${GRIDFS_BUCKET}.chunks`);
-    this.files = db.collection(`${GRIDFS_BUCKET}.files`);
+  /** `db` is asked on first use: the app boots before the database connection is open. */
+  constructor(private readonly db: () => mongoose.mongo.Db) {}
+
+  private get bucket() {
+    return this.open().bucket;
+  }
+
+  private get chunks() {
+    return this.open().chunks;
+  }
+
+  private get files() {
+    return this.open().files;
+  }
+
+  private open() {
+    if (!this.collections) {
+      const db = this.db();
+      this.collections = {
+        bucket: new mongoose.mongo.GridFSBucket(db, { bucketName: GRIDFS_BUCKET }),
+        chunks: db.collection(`${GRIDFS_BUCKET}.chunks`),
+        files: db.collection(`${GRIDFS_BUCKET}.files`),
+      };
+    }
+    return this.collections;
   }
 
   /**

@@ -21,7 +21,13 @@ export interface AppConfig {
     dbName: string;
     dataDir: string;
     runMigrationsOnBoot: boolean;
+    /** How long a request waits for a reachable server before answering 503 STORE_UNAVAILABLE. */
+    serverSelectionTimeoutMs: number;
+    /** The embedded store refuses writes (507 STORAGE_FULL) when its disk has less free space than this. */
+    embeddedStoreMinFreeMb: number;
   };
+  /** Deadline for a graceful stop after SIGTERM/SIGINT: drain requests, close sockets, stop the store. */
+  shutdownTimeoutMs: number;
   auth: JwtVerificationConfig;
   chat: {
     retentionDays: number;
@@ -137,7 +143,10 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       dbName: reader.databaseName('MONGODB_DB_NAME', databaseInUri(env.MONGODB_URI) ?? DEFAULT_DATABASE_NAME),
       dataDir: reader.string('DATA_DIR', './data'),
       runMigrationsOnBoot: reader.boolean('MIGRATIONS_RUN_ON_BOOT', true),
+      serverSelectionTimeoutMs: reader.integer('MONGODB_SERVER_SELECTION_TIMEOUT_MS', 2000, 100, 120_000),
+      embeddedStoreMinFreeMb: reader.integer('EMBEDDED_STORE_MIN_FREE_MB', 64, 1, 1_000_000),
     },
+    shutdownTimeoutMs: reader.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 1000, 600_000),
     auth: readJwtConfig(reader, nodeEnv),
     chat: {
       retentionDays: reader.integer('CHAT_RETENTION_DAYS', 365, 1, 36500),

@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import mongoose from 'mongoose';
 import { AppException, ErrorBody, reasonPhrase } from './app-exceptions.js';
 import { ErrorCode } from './error-codes.js';
+import { fromStoreError } from './store-errors.js';
 
 const CODE_FOR_STATUS: Record<number, ErrorCode> = {
   400: ErrorCode.VALIDATION_FAILED,
@@ -16,17 +17,20 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
 /**
  * The one place an error becomes an HTTP answer. Every body has the same shape
  * (`statusCode`, `error`, `code`, `message`, optional `details`); driver and framework errors are
- * translated so that none of them surfaces as a 500, and truly unexpected errors are logged once,
+ * translated so that none of them surfaces as a 500 (an unreachable store is a 503
+ * `STORE_UNAVAILABLE`, a full disk a 507 `STORAGE_FULL`, both with Retry-After), and truly unexpected errors are logged once,
  * with the request id the client sees in `x-request-id`.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ExceptionsFilter');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') {
-      throw exception;
+      throw thrown;
     }
+    // An unreachable, restarting or full store is no bug: a stable 503/507 the client can retry.
+    const exception = fromStoreError(thrown instanceof HttpException && thrown.cause ? thrown.cause : thrown) ?? thrown;
     const http = host.switchToHttp();
     const response = http.getResponse<Response>();
     const request = http.getRequest<Request>();

@@ -77,6 +77,7 @@ const REASON_PHRASES: Record<number, string> = {
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
+  507: 'Insufficient Storage',
 };
 
 export function reasonPhrase(status: number): string {

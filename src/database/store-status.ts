@@ -1,0 +1,91 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
+import mongoose from 'mongoose';
+import { storeUnavailable } from '../common/errors/store-errors.js';
+import type { MongoStore, StoreState } from './store/mongo-store.js';
+
+/** The store this process started (its supervisor's state), or null when it uses one it did not start. */
+export const MONGO_STORE = Symbol('MONGO_STORE');
+
+/** What `/health/ready` and the request guard know of the store. */
+export interface StoreAvailability {
+  available: boolean;
+  /** Why not, in words an operator can act on; null when available. */
+  reason: string | null;
+}
+
+/** Supervisor state for stores this process does not run (an external MONGODB_URI). */
+const EXTERNAL: StoreState = { status: 'up', reason: null, detail: null, restarts: 0 };
+
+/**
+ * Tracks whether the store can serve requests, from three sources: the supervisor of a store this
+ * process started (restarting, out of disk), the driver's view of the servers (a reachable
+ * writable server), and whether the schema is migrated. Requests are answered 503 at once while it
+ * is unavailable instead of waiting for a server selection to time out.
+ */
+@Injectable()
+export class StoreStatus implements OnApplicationShutdown {
+  private schemaReady = false;
+  private schemaProblem: string | null = 'connecting to the database';
+  private writableServer = true;
+  private readonly onTopologyChange = (event: mongoose.mongo.TopologyDescriptionChangedEvent) => {
+    const servers = [...event.newDescription.servers.values()];
+    this.writableServer = servers.some((server) => server.isWritable);
+  };
+
+  constructor(
+    @InjectConnection() private readonly connection: mongoose.Connection,
+    @Inject(MONGO_STORE) private readonly store: MongoStore | null,
+  ) {
+    connection.on('connected', () => this.watchDriver());
+    if (connection.readyState === mongoose.ConnectionStates.connected) this.watchDriver();
+  }
+
+  /** The embedded store's own kind, or null for a store this process does not run. */
+  get embeddedKind(): MongoStore['kind'] | null {
+    return this.store && this.store.kind !== 'external' ? this.store.kind : null;
+  }
+
+  markSchemaReady(): void {
+    this.schemaReady = true;
+    this.schemaProblem = null;
+  }
+
+  markSchemaPending(problem: string): void {
+    if (!this.schemaReady) this.schemaProblem = problem;
+  }
+
+  availability(): StoreAvailability {
+    const supervisor = this.store?.state() ?? EXTERNAL;
+    if (supervisor.status !== 'up') {
+      const why =
+        supervisor.reason === 'disk-full'
+          ? 'the embedded store is out of disk space and restarts once space is freed'
+          : supervisor.status === 'stopped'
+            ? 'the embedded store is stopped'
+            : 'the embedded store is restarting';
+      return { available: false, reason: supervisor.detail ? `${why} (${supervisor.detail})` : why };
+    }
+    if (!this.schemaReady) return { available: false, reason: this.schemaProblem ?? 'starting' };
+    if (!this.writableServer || this.connection.readyState !== mongoose.ConnectionStates.connected) {
+      return { available: false, reason: 'no reachable MongoDB server accepts writes' };
+    }
+    return { available: true, reason: null };
+  }
+
+  /** Throws the 503 STORE_UNAVAILABLE answer while the store cannot serve. */
+  assertAvailable(): void {
+    const { available, reason } = this.availability();
+    if (!available) throw storeUnavailable(`The database is unavailable (${reason}); retry shortly`);
+  }
+
+  onApplicationShutdown(): void {
+    this.connection.getClient().off('topologyDescriptionChanged', this.onTopologyChange);
+  }
+
+  private watchDriver(): void {
+    const client = this.connection.getClient();
+    client.off('topologyDescriptionChanged', this.onTopologyChange);
+    client.on('topologyDescriptionChanged', this.onTopologyChange);
+  }
+}
