@@ -1,4 +1,6 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import mongoose from 'mongoose';
 import { LEASES_COLLECTION, Leases } from '../../src/common/jobs/lease.js';
 import type { JobContext, JobRunResult } from '../../src/jobs/job.js';
@@ -58,6 +60,29 @@ describe('leases', () => {
     expect(await other.tryAcquire('job:x', 1000, { reclaimOwn: true })).not.toBeNull();
     await taken.release();
     expect(await db.collection(LEASES_COLLECTION).countDocuments({ _id: 'job:x' as never })).toBe(0);
+  });
+
+  it('takes over at once a lease left by a dead process of this machine, never one of a live process or another machine', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const hold = (owner: string) => new Leases(db, owner).tryAcquire('job:crashed', 60_000);
+    const contender = new Leases(db, `${hostname()}:${process.pid}:contender`);
+
+    await hold(`${hostname()}:${dead}:deadbeef`);
+    expect(await contender.tryAcquire('job:crashed', 60_000)).not.toBeNull();
+    await db.collection(LEASES_COLLECTION).deleteMany({});
+
+    const alive = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)']);
+    try {
+      await hold(`${hostname()}:${alive.pid}:cafebabe`);
+      expect(await contender.tryAcquire('job:crashed', 60_000)).toBeNull();
+    } finally {
+      alive.kill();
+    }
+    await db.collection(LEASES_COLLECTION).deleteMany({});
+
+    await hold(`another-host:${dead}:deadbeef`);
+    expect(await contender.tryAcquire('job:crashed', 60_000)).toBeNull();
+    await db.collection(LEASES_COLLECTION).deleteMany({});
   });
 
   it('waits for a lease and then names its holder', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EMBEDDED_STORE_JAR } from '../../src/database/store/mongo-store.js';
-import { type AppProcess, eventually, freePort, isRoot, startAppProcess } from '../support/app-process.js';
+import { type AppProcess, canMountTmpfs, canRunAppAs, eventually, freePort, isRoot, startAppProcess } from '../support/app-process.js';
 
 /**
  * The store going away, never arriving, refusing to be written, or running out of disk: the app
@@ -13,6 +13,8 @@ import { type AppProcess, eventually, freePort, isRoot, startAppProcess } from '
  */
 const CONVERSATIONS = '/api/v1/chat/conversations';
 const USER = 'outage-user';
+const NOBODY = 65534;
+const MOUNTS = canMountTmpfs();
 
 describe('Store outages', () => {
   let dataDir: string;
@@ -87,29 +89,33 @@ describe('Store outages', () => {
     expect((await app.request('GET', '/api/v1/chat/agents', { sub: USER })).body.length).toBeGreaterThan(0);
   }, 60_000);
 
-  it('refuses to start on a data directory it cannot write, naming the path and the fix', async () => {
-    const storeDir = join(dataDir, 'embedded-store');
-    mkdirSync(storeDir, { recursive: true });
-    if (isRoot()) {
-      // root writes through file modes; a read-only mount stops even root.
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=8m', 'tmpfs', storeDir]);
-      cleanups.push(() => execFileSync('umount', [storeDir]));
-    } else {
-      chmodSync(storeDir, 0o555);
-      cleanups.push(() => chmodSync(storeDir, 0o755));
-    }
-    const failure = await startAppProcess({ DATA_DIR: dataDir }).then(
-      () => null,
-      (error: Error & { exitCode?: number | string }) => error,
-    );
-    expect(failure).not.toBeNull();
-    expect(failure!.exitCode).toBe(1);
-    expect(failure!.message).toContain(`${storeDir} is not writable by this user`);
-    expect(failure!.message).toContain('set DATA_DIR to a writable directory');
-    expect(failure!.message).not.toContain('Listening on');
-  }, 60_000);
+  // root writes through file modes, so as root only a read-only mount can refuse it.
+  (MOUNTS || !isRoot() ? it : it.skip)(
+    'refuses to start on a data directory it cannot write, naming the path and the fix',
+    async () => {
+      const storeDir = join(dataDir, 'embedded-store');
+      mkdirSync(storeDir, { recursive: true });
+      if (MOUNTS) {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=8m', 'tmpfs', storeDir]);
+        cleanups.push(() => execFileSync('umount', [storeDir]));
+      } else {
+        chmodSync(storeDir, 0o555);
+        cleanups.push(() => chmodSync(storeDir, 0o755));
+      }
+      const failure = await startAppProcess({ DATA_DIR: dataDir }).then(
+        () => null,
+        (error: Error & { exitCode?: number | string }) => error,
+      );
+      expect(failure).not.toBeNull();
+      expect(failure!.exitCode).toBe(1);
+      expect(failure!.message).toContain(`${storeDir} is not writable by this user`);
+      expect(failure!.message).toContain('set DATA_DIR to a writable directory');
+      expect(failure!.message).not.toContain('Listening on');
+    },
+    60_000,
+  );
 
-  (isRoot() ? it : it.skip)(
+  (canRunAppAs(NOBODY) ? it : it.skip)(
     'refuses a store file owned by another user (the container volume case), as that user',
     async () => {
       // The Dockerfile runs as `node`; a volume created by root leaves root's files behind.
@@ -117,7 +123,7 @@ describe('Store outages', () => {
       first.killGroup('SIGTERM');
       await first.exited;
       chmodSync(dataDir, 0o755);
-      const nobody = 65534;
+      const nobody = NOBODY;
       const failure = await startAppProcess({ DATA_DIR: dataDir, HOME: '/tmp' }, { uid: nobody, gid: nobody }).then(
         () => null,
         (error: Error & { exitCode?: number | string }) => error,
@@ -132,7 +138,7 @@ describe('Store outages', () => {
     90_000,
   );
 
-  (isRoot() ? it : it.skip)(
+  (MOUNTS ? it : it.skip)(
     'answers 507 STORAGE_FULL for writes on a full disk, keeps serving reads, loses nothing, and writes again once space is freed',
     async () => {
       // A small filesystem of its own (tmpfs), filled up by a file that is then removed.

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { TEST_JWT_SECRET } from './test-app.js';
@@ -205,4 +206,30 @@ function commandLine(pid: number): string {
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, outside a locked-down container). */
+export function canMountTmpfs(): boolean {
+  if (!isRoot()) return false;
+  const probe = mkdtempSync(join(tmpdir(), 'wms-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+/** Whether user `uid` can run the built app from where this checkout lies (its parent folders may be private). */
+export function canRunAppAs(uid: number): boolean {
+  if (!isRoot()) return false;
+  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(MAIN_JS)}, require('fs').constants.R_OK)`], {
+    uid,
+    gid: uid,
+    stdio: 'ignore',
+  });
+  return probe.status === 0;
 }

@@ -20,6 +20,24 @@ export function newInstanceId(): string {
   return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * Whether an owner id (`host:pid:random`, see newInstanceId) names a process of this machine that
+ * no longer runs. Owners on other machines are never judged dead here: their leases expire.
+ */
+export function isDeadLocalProcess(owner: string): boolean {
+  const match = /^(.*):(\d+):[^:]+$/.exec(owner);
+  if (!match || match[1] !== hostname()) return false;
+  const pid = Number(match[2]);
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 export class LeaseHeldError extends Error {
   constructor(
     readonly lease: string,
@@ -34,7 +52,8 @@ export class LeaseHeldError extends Error {
  * Named leases in MongoDB (`chat_job_leases`), for work that must happen once across instances.
  * Taking a lease inserts its document (the unique `_id` lets exactly one contender win) or, once
  * the holder's `expiresAt` has passed, takes it over with a conditional update; the holder extends
- * it with `renew` and gives it up with `release`. A lease left by a crashed process expires.
+ * it with `renew` and gives it up with `release`. A lease left by a crashed process expires; one
+ * left by a dead process of this same machine (same host name, its pid gone) is taken over at once.
  * Expiry compares clocks of different machines: keep TTLs far above the clock skew.
  */
 export class Leases {
@@ -57,7 +76,15 @@ export class Leases {
       if ((error as { code?: number }).code !== 11000) throw error;
     }
     const takeable = options.reclaimOwn ? { $or: [{ expiresAt: { $lt: now } }, { owner: this.owner }] } : { expiresAt: { $lt: now } };
-    const takeover = await this.collection().updateOne({ _id: name, ...takeable }, { $set: fields });
+    let takeover = await this.collection().updateOne({ _id: name, ...takeable }, { $set: fields });
+    if (takeover.matchedCount === 0) {
+      // A process of this machine that died holding the lease (kill -9, a crash) would otherwise
+      // block the work until the lease expires: restarted, the app takes it over at once.
+      const holder = await this.holder(name);
+      if (holder && isDeadLocalProcess(holder.owner)) {
+        takeover = await this.collection().updateOne({ _id: name, owner: holder.owner }, { $set: fields });
+      }
+    }
     return takeover.matchedCount === 1 ? new Lease(this.collection(), name, this.owner, ttlMs, fields.expiresAt) : null;
   }
 
