@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const app = await startServer('app');
   const users = Array.from({ length: CONVERSATIONS }, (_, i) => ({
     id: `rt-user-${i}`,
-    token: jwt.sign({ sub: `rt-user-${i}`, roles: ['warehouse_operator'] }, SECRET),
+    token: jwt.sign({ sub: `rt-user-${i}`, roles: ['warehouse_operator'] }, SECRET, { expiresIn: '1h' }),
   }));
   const conversations: string[] = [];
   for (const user of users)

@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       `seeded ${MESSAGES} messages (${CONVERSATIONS} conversations, ${USERS} users) + ${EXPORT_MESSAGES} for one user to export, ` +
         `in ${((Date.now() - seedStart) / 1000).toFixed(1)} s\n`,
     );
-    const token = (user: string) => jwt.sign({ sub: user, roles: ['warehouse_operator'] }, BENCH_SECRET);
+    const token = (user: string) => jwt.sign({ sub: user, roles: ['warehouse_operator'] }, BENCH_SECRET, { expiresIn: '1h' });
     const tokens = Array.from({ length: USERS }, (_, i) => token(`user-${i}`));
 
     // Let both processes settle after seeding (the store's JVM collects the seeding's garbage).

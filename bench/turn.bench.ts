@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   process.stdout.write(`store: ${store.description}\nturns: ${TURNS} per engine, concurrency ${CONCURRENCY}\n`);
 
   try {
-    const adminToken = jwt.sign({ sub: 'bench-admin', roles: ['admin'] }, SECRET);
+    const adminToken = jwt.sign({ sub: 'bench-admin', roles: ['admin'] }, SECRET, { expiresIn: '1h' });
     const created = await sendJson(http, port, 'POST', '/api/v1/chat/agents', adminToken, {
       key: 'bench-llm',
       name: 'Bench LLM',
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
         }
       };
 
-      const token = jwt.sign({ sub: `bench-${engine.agentKey}`, roles: ['warehouse_operator'] }, SECRET);
+      const token = jwt.sign({ sub: `bench-${engine.agentKey}`, roles: ['warehouse_operator'] }, SECRET, { expiresIn: '1h' });
       const conversations: string[] = [];
       for (let i = 0; i < Math.ceil((TURNS + 50) / TURNS_PER_CONVERSATION); i += 1) {
         const response = await sendJson(http, port, 'POST', '/api/v1/chat/conversations', token, { agentKey: engine.agentKey });

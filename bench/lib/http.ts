@@ -5,8 +5,19 @@ export interface BenchResponse {
   body: string;
 }
 
-/** One JSON request to the app under test with a bearer token, over a keep-alive agent. */
-export function sendJson(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<BenchResponse> {
+/**
+ * One JSON request to the app under test with a bearer token (none when `token` is empty), over a
+ * keep-alive agent; `timeoutMs`, when given, fails a request that has not been answered by then.
+ */
+export function sendJson(
+  agent: Agent,
+  port: number,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+  timeoutMs?: number,
+): Promise<BenchResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
@@ -17,17 +28,19 @@ export function sendJson(agent: Agent, port: number, method: string, path: strin
         path,
         agent,
         headers: {
-          authorization: `Bearer ${token}`,
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
           ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
         },
       },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
+        res.on('error', reject);
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
       },
     );
+    if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out`)));
     req.on('error', reject);
     req.end(payload);
   });

@@ -1,11 +1,13 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
+import { embeddedStoreOf, freePort } from './processes.js';
 import { TEST_JWT_SECRET } from './test-app.js';
+
+export { freePort };
 
 /** The app as `npm start` runs it (built by `npm test`'s pretest step). */
 export const MAIN_JS = join(process.cwd(), 'dist', 'src', 'main.js');
@@ -32,17 +34,6 @@ export interface AppProcess {
   storePid(): number | undefined;
   /** SIGKILL to the app and everything in its process group (the store it started). */
   killGroup(signal?: NodeJS.Signals): void;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export function bearer(sub: string): string {
@@ -108,7 +99,7 @@ export async function startAppProcess(env: Record<string, string>, spawnOptions:
     storeEvents: () => storeEvents,
     exited,
     request: (method, path, options = {}) => requestJson(port, method, path, { agent, ...options }),
-    storePid: () => childrenOf(child.pid!).find((pid) => commandLine(pid).includes('embedded-store.jar')),
+    storePid: () => embeddedStoreOf(child.pid!),
     killGroup: (signal = 'SIGKILL') => {
       try {
         process.kill(-child.pid!, signal);
@@ -176,31 +167,6 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
     await new Promise((wake) => setTimeout(wake, 200));
-  }
-}
-
-/** Direct children of a process, from /proc (Linux). */
-export function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return children;
-}
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
   }
 }
 
