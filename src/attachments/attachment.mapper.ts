@@ -21,6 +21,7 @@ export function toAttachmentDto(record: AttachmentRecord, options: { includeText
     processedAt: record.processedAt ? record.processedAt.toISOString() : null,
   };
   if (record.processingError) dto.processingError = { code: record.processingError.code, message: record.processingError.message };
+  if (record.quarantined) dto.quarantined = true;
   if (options.includeText && dto.hasExtractedText) dto.extractedText = record.extractedText!;
   if (record.thumbnail) {
     const { mimeType, width, height } = record.thumbnail;

@@ -182,14 +182,37 @@ export class AttachmentsRepository {
       .exec();
   }
 
-  markFailed(id: Types.ObjectId, error: ProcessingError, metadata: Record<string, unknown>, now: Date): Promise<AttachmentRecord | null> {
+  /** Fails a pending attachment for good; `quarantined` marks one whose parser kept crashing (it is never parsed again). */
+  markFailed(
+    id: Types.ObjectId,
+    error: ProcessingError,
+    metadata: Record<string, unknown>,
+    now: Date,
+    options: { quarantined?: boolean } = {},
+  ): Promise<AttachmentRecord | null> {
+    const quarantine = options.quarantined ? { quarantined: true } : {};
     return this.model
       .findOneAndUpdate(
         { _id: id, processingStatus: 'pending' },
-        { $set: { processingStatus: 'failed', processingError: error, claimedUntil: null, processedAt: now, metadata } },
+        { $set: { processingStatus: 'failed', processingError: error, claimedUntil: null, processedAt: now, metadata, ...quarantine } },
         { returnDocument: 'after' },
       )
       .lean<AttachmentRecord>()
+      .exec();
+  }
+
+  /**
+   * Counts a parser run before it starts (acknowledged by the store first): if the run is killed,
+   * or this process dies during it, the count stays and the next claim sees it.
+   */
+  async beginParse(id: Types.ObjectId): Promise<void> {
+    await this.model.updateOne({ _id: id, processingStatus: 'pending' }, { $inc: { parserCrashes: 1 } }, { timestamps: false }).exec();
+  }
+
+  /** Uncounts a parser run that answered (with a result or a reason): it did not crash. */
+  async endParse(id: Types.ObjectId): Promise<void> {
+    await this.model
+      .updateOne({ _id: id, parserCrashes: trusted({ $gt: 0 }) }, { $inc: { parserCrashes: -1 } }, { timestamps: false })
       .exec();
   }
 

@@ -51,8 +51,21 @@ export class AttachmentDto {
   @ApiProperty({ enum: PROCESSING_STATUSES, example: 'processed' })
   processingStatus!: ProcessingStatus;
 
-  @ApiPropertyOptional({ type: ProcessingErrorDto, description: 'Why processing failed (processingStatus failed).' })
+  @ApiPropertyOptional({
+    type: ProcessingErrorDto,
+    description:
+      'Why processing failed (processingStatus failed): `EMPTY_FILE`, `CORRUPT_FILE`, `INVALID_CONTENT`, `UNSUPPORTED_CONTENT`, ' +
+      '`DECOMPRESSION_LIMIT` (unpacks to more than the budget), `IMAGE_TOO_LARGE` (too many pixels), `PARSER_MEMORY_LIMIT`, ' +
+      '`PARSER_TIMEOUT`, `PARSER_CRASHED`, `PROCESSING_ERROR`.',
+  })
   processingError?: ProcessingErrorDto;
+
+  @ApiPropertyOptional({
+    type: Boolean,
+    example: true,
+    description: 'Present (true) when the file stopped its parser too often and will never be read again; processingStatus is failed.',
+  })
+  quarantined?: boolean;
 
   @ApiProperty({
     type: 'object',

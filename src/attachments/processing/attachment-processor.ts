@@ -8,14 +8,20 @@ import { DomainEvent } from '../../common/events/domain-events.js';
 import { toAttachmentDto } from '../attachment.mapper.js';
 import { AttachmentRecord, AttachmentsRepository, ProcessingOutcome } from '../attachments.repository.js';
 import { ATTACHMENT_STORAGE, type AttachmentStorage, storageKeyFor } from '../storage/attachment-storage.js';
-import { Extraction, ExtractionLimits, OcrEngine, ProcessingFailure, extract } from './extractors.js';
+import { DEFAULT_MAX_IMAGE_PIXELS, Extraction, ExtractionLimits, OcrEngine, extract, isPlainText } from './extractors.js';
+import { ParserJob, ParserKilled, ParserSandbox, ParserStopped } from './parser-sandbox.js';
+import { ProcessingFailure } from './processing-failure.js';
 
-/** How long a worker holds an attachment; a crashed worker's claim runs out after this. */
+/** How long an instance holds an attachment besides the parser's own deadline; a crashed instance's claim runs out after this. */
 const CLAIM_MS = 5 * 60_000;
 const MAX_ATTEMPTS = 3;
 const RETRY_DELAYS_MS = [2_000, 15_000];
 const SWEEP_INTERVAL_MS = 60_000;
 const SWEEP_BATCH = 100;
+/** A file whose parser crashed, timed out, or went down with the process this many times is quarantined. */
+export const QUARANTINE_AFTER_CRASHES = 2;
+const DEFAULT_PARSER_MEMORY_MB = 1024;
+const DEFAULT_PARSER_TIMEOUT_MS = 60_000;
 
 /**
  * Processes new attachments in the background with bounded concurrency: text extraction,
@@ -23,6 +29,12 @@ const SWEEP_BATCH = 100;
  * instances never process the same file twice; pending work left by a crash (claim expired) is
  * found by the sweep at boot and every minute. Damaged files fail at once with a reason;
  * other errors are retried before the attachment is marked failed.
+ *
+ * Everything but plain text is parsed in the parser sandbox (a child process per file, with
+ * memory, time and unpacked-size limits; see parser-sandbox.ts). Each parser run is counted in
+ * the store before it starts and uncounted when it answers, so a run that is killed, crashes, or
+ * goes down with this process stays counted: a file with QUARANTINE_AFTER_CRASHES such runs is
+ * failed and quarantined (`quarantined: true`), never parsed again, even after a restart.
  */
 @Injectable()
 export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDestroy {
@@ -33,6 +45,11 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly concurrency: number;
   private readonly limits: ExtractionLimits;
+  private readonly maxPixels: number;
+  private readonly tesseractBinary: string;
+  private readonly claimMs: number;
+  private readonly parserTimeoutMs: number;
+  private readonly sandbox: ParserSandbox;
   private sweeper?: NodeJS.Timeout;
   private stopped = false;
 
@@ -43,15 +60,26 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
     config: ConfigService<AppConfig, true>,
   ) {
     const settings = config.get('attachments', { infer: true });
+    const parser = config.get('attachmentParser', { infer: true });
     this.concurrency = settings.processingConcurrency;
     this.limits = {
       maxChars: settings.maxExtractedChars,
       maxBytes: settings.maxExtractionMb * 1024 * 1024,
       tesseract: new OcrEngine(settings.tesseractBinary),
     };
+    this.tesseractBinary = settings.tesseractBinary;
+    // The fallbacks only serve configurations built without this section (stubs in unit tests).
+    this.maxPixels = parser.maxImagePixels ?? DEFAULT_MAX_IMAGE_PIXELS;
+    const limits = { memoryMb: parser.memoryMb ?? DEFAULT_PARSER_MEMORY_MB, timeoutMs: parser.timeoutMs ?? DEFAULT_PARSER_TIMEOUT_MS };
+    this.parserTimeoutMs = limits.timeoutMs;
+    this.claimMs = CLAIM_MS + limits.timeoutMs;
+    this.sandbox = new ParserSandbox(limits, {
+      onKill: (code, detail) => this.logger.warn({ code, detail }, 'Parser killed'),
+    });
   }
 
   onApplicationBootstrap(): void {
+    if (!this.sandbox.isAvailable()) this.logger.error('The parser sandbox code is missing: files other than plain text will fail');
     void this.sweep();
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS).unref();
   }
@@ -61,6 +89,7 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
     clearInterval(this.sweeper);
     this.timers.forEach((timer) => clearTimeout(timer));
     this.queue.length = 0;
+    this.sandbox.stop();
     await Promise.allSettled([...this.running]);
   }
 
@@ -103,10 +132,24 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
     if (!attachment) return;
     const started = Date.now();
     try {
-      const extraction = await extract(
-        { mimeType: attachment.mimeType, fileSize: attachment.fileSize, open: () => this.storage.read(attachment.storage.key) },
-        this.limits,
-      );
+      const crashes = attachment.parserCrashes ?? 0;
+      if (crashes >= QUARANTINE_AFTER_CRASHES) {
+        await this.fail(
+          attachment,
+          {
+            code: 'PARSER_CRASHED',
+            message: `Reading this file was cut short ${crashes} times, the last time by the service stopping; it is stored but will not be read again`,
+          },
+          true,
+        );
+        return;
+      }
+      const extraction = isPlainText(attachment.mimeType)
+        ? await extract(
+            { mimeType: attachment.mimeType, fileSize: attachment.fileSize, open: () => this.storage.read(attachment.storage.key) },
+            this.limits,
+          )
+        : await this.parse(attachment);
       const outcome = await this.store(attachment, extraction);
       const updated = await this.attachments.markProcessed(id, outcome, new Date());
       if (!updated) {
@@ -123,6 +166,42 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
   }
 
   /**
+   * Parses the file in the sandbox. The run is counted in the store before the parser starts and
+   * uncounted once it answers (whatever the answer): a run that never answers stays counted.
+   */
+  private async parse(attachment: AttachmentRecord): Promise<Extraction> {
+    const input = await this.storage.read(attachment.storage.key);
+    const job: ParserJob = {
+      mimeType: attachment.mimeType,
+      fileSize: attachment.fileSize,
+      maxChars: this.limits.maxChars,
+      maxBytes: this.limits.maxBytes,
+      maxPixels: this.maxPixels,
+      tesseractBinary: this.tesseractBinary,
+      timeoutMs: this.parserTimeoutMs,
+    };
+    try {
+      await this.attachments.beginParse(attachment._id);
+    } catch (error) {
+      input.destroy();
+      throw error;
+    }
+    let answered = true;
+    try {
+      return await this.sandbox.run(job, input);
+    } catch (error) {
+      answered = !(error instanceof ParserKilled);
+      throw error;
+    } finally {
+      if (answered) {
+        await this.attachments.endParse(attachment._id).catch((error: unknown) => {
+          this.logger.warn({ err: error, attachmentId: attachment._id.toHexString() }, 'Could not record the end of a parser run');
+        });
+      }
+    }
+  }
+
+  /**
    * Claims the attachment, or null when it is not pending or someone else holds it. The embedded
    * store can answer "no match" to a conditional update that raced another write, so a miss on
    * an attachment that is still free is tried again.
@@ -130,7 +209,7 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
   private async claim(id: Types.ObjectId): Promise<AttachmentRecord | null> {
     for (let attempt = 1; ; attempt += 1) {
       const now = new Date();
-      const claimed = await this.attachments.claim(id, now, new Date(now.getTime() + CLAIM_MS));
+      const claimed = await this.attachments.claim(id, now, new Date(now.getTime() + this.claimMs));
       if (claimed || attempt >= 3) return claimed;
       const current = await this.attachments.findById(id);
       const free = current?.processingStatus === 'pending' && (current.claimedUntil === null || current.claimedUntil <= now);
@@ -163,30 +242,65 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
 
   private async onError(attachment: AttachmentRecord, error: unknown): Promise<void> {
     const id = attachment._id;
-    const permanent = error instanceof ProcessingFailure;
-    const attempts = attachment.processingAttempts;
     try {
+      if (error instanceof ParserStopped) {
+        // Shutting down: the file is no worse for it; the next sweep (here or elsewhere) takes it up.
+        await this.attachments.release(id, new Date());
+        return;
+      }
+      if (error instanceof ParserKilled) {
+        await this.onParserKilled(attachment, error);
+        return;
+      }
+      const permanent = error instanceof ProcessingFailure;
+      const attempts = attachment.processingAttempts;
       if (!permanent && attempts < MAX_ATTEMPTS) {
-        const delay = RETRY_DELAYS_MS[attempts - 1] ?? RETRY_DELAYS_MS.at(-1)!;
         this.logger.warn({ err: error, attachmentId: id.toHexString(), attempts }, 'Attachment processing failed; will retry');
-        await this.attachments.release(id, new Date(Date.now() + delay));
-        const timer = setTimeout(() => {
-          this.timers.delete(timer);
-          this.enqueue(id);
-        }, delay).unref();
-        this.timers.add(timer);
+        await this.retryLater(id, RETRY_DELAYS_MS[attempts - 1] ?? RETRY_DELAYS_MS.at(-1)!);
         return;
       }
       const reason = permanent
         ? { code: error.code, message: error.message }
         : { code: 'PROCESSING_ERROR', message: 'The file could not be processed; it is stored and can be downloaded' };
       if (!permanent) this.logger.error({ err: error, attachmentId: id.toHexString(), attempts }, 'Attachment processing failed');
-      const updated = await this.attachments.markFailed(id, reason, attachment.metadata ?? {}, new Date());
-      if (updated) this.publish(DomainEvent.AttachmentFailed, updated);
+      await this.fail(attachment, reason, false);
     } catch (storeError) {
       // The claim runs out and the sweep tries again.
       this.logger.warn({ err: storeError, attachmentId: id.toHexString() }, 'Could not record the processing outcome');
     }
+  }
+
+  /**
+   * A parser that passed its memory limit fails the file at once (it would again). One that timed
+   * out or crashed is given one more chance (the machine may have been busy); the next such run
+   * quarantines the file.
+   */
+  private async onParserKilled(attachment: AttachmentRecord, error: ParserKilled): Promise<void> {
+    const crashes = (attachment.parserCrashes ?? 0) + 1;
+    const quarantine = crashes >= QUARANTINE_AFTER_CRASHES;
+    const context = { attachmentId: attachment._id.toHexString(), code: error.code, crashes, mimeType: attachment.mimeType };
+    if (error.code === 'PARSER_MEMORY_LIMIT' || quarantine) {
+      this.logger.warn(context, quarantine ? 'Attachment quarantined' : 'Attachment failed: parser limit');
+      const message = quarantine ? `${error.message} (tried ${crashes} times; it will not be read again)` : error.message;
+      await this.fail(attachment, { code: error.code, message }, quarantine);
+      return;
+    }
+    this.logger.warn(context, 'Parser killed; will retry once');
+    await this.retryLater(attachment._id, RETRY_DELAYS_MS[0]!);
+  }
+
+  private async retryLater(id: Types.ObjectId, delay: number): Promise<void> {
+    await this.attachments.release(id, new Date(Date.now() + delay));
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.enqueue(id);
+    }, delay).unref();
+    this.timers.add(timer);
+  }
+
+  private async fail(attachment: AttachmentRecord, reason: { code: string; message: string }, quarantined: boolean): Promise<void> {
+    const updated = await this.attachments.markFailed(attachment._id, reason, attachment.metadata ?? {}, new Date(), { quarantined });
+    if (updated) this.publish(DomainEvent.AttachmentFailed, updated);
   }
 
   private publish(event: typeof DomainEvent.AttachmentProcessed | typeof DomainEvent.AttachmentFailed, record: AttachmentRecord): void {

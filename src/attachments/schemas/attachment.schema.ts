@@ -94,6 +94,17 @@ export class Attachment {
   @Prop({ type: Number, default: 0 })
   processingAttempts!: number;
 
+  /**
+   * Parser runs that did not answer: counted before a run starts, uncounted when it answers. A
+   * run killed by a limit, crashed, or lost with its process stays counted. Absent on older records.
+   */
+  @Prop({ type: Number, default: 0 })
+  parserCrashes?: number;
+
+  /** Set (with processingStatus failed) on a file whose parser crashed or timed out too often: it is never parsed again. */
+  @Prop({ type: Boolean, default: undefined })
+  quarantined?: boolean;
+
   /** An instance working on this attachment holds it until then; a crashed instance's claim runs out. */
   @Prop({ type: Date, default: null })
   claimedUntil!: Date | null;

@@ -47,10 +47,19 @@ export interface AppConfig {
     processingConcurrency: number;
     /** Extracted text kept per attachment (characters); the rest is cut. */
     maxExtractedChars: number;
-    /** Documents above this size are stored but not parsed for text (PDF and DOCX parsers need the whole file). */
+    /** The unpacked-bytes budget per file: files above it are stored but not parsed, and an archive (DOCX, XLSX) that unpacks to more fails (checked while inflating). */
     maxExtractionMb: number;
     /** The Tesseract binary for image text; OCR is reported unavailable when it cannot be run. */
     tesseractBinary: string;
+  };
+  /** Limits of the parser sandbox (a child process per file, src/attachments/processing/parser-sandbox.ts). */
+  attachmentParser: {
+    /** A parser's heap limit and resident-memory limit; past it the parser is killed (PARSER_MEMORY_LIMIT). */
+    memoryMb: number;
+    /** A parser's wall-clock deadline; past it the parser is killed (PARSER_TIMEOUT). */
+    timeoutMs: number;
+    /** Pixels (all frames) an image may declare to be decoded; larger ones fail (IMAGE_TOO_LARGE). */
+    maxImagePixels: number;
   };
   llm: {
     /** OpenAI-compatible endpoint for agents whose provider is `openai-compatible`. */
@@ -165,6 +174,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       maxExtractedChars: reader.integer('ATTACHMENT_MAX_EXTRACTED_CHARS', 200_000, 1000, 10_000_000),
       maxExtractionMb: reader.integer('ATTACHMENT_MAX_EXTRACTION_MB', 50, 1, 10_240),
       tesseractBinary: reader.string('TESSERACT_BINARY', 'tesseract'),
+    },
+    attachmentParser: {
+      memoryMb: reader.integer('ATTACHMENT_PARSER_MEMORY_MB', 1024, 128, 65_536),
+      timeoutMs: reader.integer('ATTACHMENT_PARSER_TIMEOUT_MS', 60_000, 100, 600_000),
+      maxImagePixels: reader.integer('ATTACHMENT_MAX_IMAGE_PIXELS', 50_000_000, 1_000_000, 268_402_689),
     },
     llm: {
       baseUrl: reader.httpUrl('LLM_BASE_URL'),
