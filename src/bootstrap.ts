@@ -1,10 +1,14 @@
 import { INestApplication, VersioningType } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, AppModuleOptions } from './app.module.js';
 import type { AppConfig } from './common/config/app-config.js';
+import { methodNotAllowedMiddleware } from './common/http/method-not-allowed.js';
+import { forbidUndeclaredBodyProperties, listNullInNullableEnums } from './common/openapi/strict-request-bodies.js';
+import { declareValidationRules } from './common/openapi/validation-rules.js';
+import { jsonGuardMiddleware } from './common/validation/untrusted-json.js';
 import { createValidationPipe } from './common/validation/validation.pipe.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 
@@ -21,6 +25,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   });
   app.useLogger(app.get(Logger));
   app.useBodyParser('json', { limit: options.config.http.bodyLimit });
+  // Depth, prototype keys, NUL: checked once the JSON is parsed, before anything walks it recursively.
+  app.use(jsonGuardMiddleware);
   app.set('query parser', 'simple');
   app.set('trust proxy', 'loopback');
   app.disable('x-powered-by');
@@ -30,6 +36,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   if (options.config.http.corsOrigins.length > 0) {
     app.enableCors({ origin: options.config.http.corsOrigins, exposedHeaders: ['x-request-id'] });
   }
+  // After CORS, so preflights are answered by it; before the routes, which it reads on first use.
+  app.use(methodNotAllowedMiddleware(app));
   if (options.config.websockets.enabled) {
     const adapter = new RealtimeIoAdapter(app, options.config);
     await adapter.connectRedis();
@@ -48,6 +56,8 @@ function setUpApiDocs(app: INestApplication, config: AppConfig): void {
       ? null
       : 'Conversation exports are turned off on this deployment (ENABLE_CHAT_EXPORT=false): the export routes are not served.',
   ].filter((line): line is string => line !== null);
+  // The document states the rules the ValidationPipe enforces: derived from the same decorators.
+  declareValidationRules();
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -61,5 +71,23 @@ function setUpApiDocs(app: INestApplication, config: AppConfig): void {
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
       .build(),
   );
+  forbidUndeclaredBodyProperties(document);
+  listNullInNullableEnums(document);
+  declareConfiguredLimits(document, config);
   SwaggerModule.setup(API_DOCS_PATH, app, document, { jsonDocumentUrl: `${API_DOCS_PATH}-json` });
+}
+
+/** Limits that come from configuration rather than from a decorator. */
+function declareConfiguredLimits(document: OpenAPIObject, config: AppConfig): void {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, { properties?: Record<string, Record<string, unknown>> }>;
+  for (const name of ['SendMessageDto', 'CreateMessageDto']) {
+    const content = schemas[name]?.properties?.content;
+    if (content) Object.assign(content, { minLength: 1, maxLength: config.chat.maxMessageLength, pattern: '\\S' });
+  }
+  for (const item of Object.values(document.paths)) {
+    const upload = (
+      item.post?.requestBody as { content?: Record<string, { schema?: { properties?: Record<string, object> } }> } | undefined
+    )?.content?.['multipart/form-data']?.schema?.properties?.file;
+    if (upload) Object.assign(upload, { maxItems: config.attachments.maxFilesPerUpload });
+  }
 }

@@ -40,10 +40,21 @@ export class AgentsRepository {
     return this.agents.findOne({ key }).lean<AgentRecord>().exec();
   }
 
-  /** Inserts the agent and its version 1; a duplicate key surfaces as E11000 (409). */
+  /**
+   * Inserts the agent and its first version; a duplicate key surfaces as E11000 (409). A key that
+   * was deleted keeps its versions, so a new agent under it numbers on after the last of them
+   * (version 1 again would collide with the kept snapshot and leave an agent without its own).
+   */
   async create(agent: NewAgent, now: Date): Promise<AgentRecord> {
-    const created = await new this.agents({ ...agent, version: 1, createdAt: now, updatedAt: now }).save({ timestamps: false });
-    await this.versions.create({ agentKey: agent.key, version: 1, ...settingsOf(agent), createdAt: now });
+    // Served by the unique index { agentKey, version }.
+    const last = await this.versions
+      .findOne({ agentKey: agent.key }, { version: 1 })
+      .sort({ version: -1 })
+      .lean<Pick<AgentVersion, 'version'>>()
+      .exec();
+    const version = (last?.version ?? 0) + 1;
+    const created = await new this.agents({ ...agent, version, createdAt: now, updatedAt: now }).save({ timestamps: false });
+    await this.versions.create({ agentKey: agent.key, version, ...settingsOf(agent), createdAt: now });
     return created.toObject<AgentRecord>();
   }
 

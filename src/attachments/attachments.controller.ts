@@ -20,11 +20,14 @@ import { IdParams } from '../common/mongo/object-id.js';
 import { AttachmentsService, FileContent } from './attachments.service.js';
 import { AttachmentDto, AttachmentListDto } from './dto/attachment.dto.js';
 import { GetAttachmentQuery } from './dto/attachment-queries.js';
-import { ALLOWED_EXTENSIONS, isInlineSafe, servedContentType } from './upload/file-policy.js';
+import { ACCEPTED_MIME_TYPES, ALLOWED_EXTENSIONS, isInlineSafe, servedContentType } from './upload/file-policy.js';
 import { contentDisposition } from '../common/http/content-disposition.js';
 
 const ApiPartialContentResponse = (options: Omit<ApiResponseOptions, 'status'>) =>
   ApiResponse({ ...options, status: HttpStatus.PARTIAL_CONTENT });
+
+/** A download is documented with every type an accepted file can have. */
+const FILE_BYTES = Object.fromEntries(ACCEPTED_MIME_TYPES.map((type) => [type, { schema: { type: 'string', format: 'binary' } }]));
 
 /** What a browser may do with served bytes: nothing active, whatever the file claims to be. */
 const SERVED_FILE_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox";
@@ -47,7 +50,13 @@ export class AttachmentsController {
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
-    schema: { type: 'object', required: ['file'], properties: { file: { type: 'array', items: { type: 'string', format: 'binary' } } } },
+    schema: {
+      type: 'object',
+      required: ['file'],
+      // Any other form field is refused (400).
+      additionalProperties: false,
+      properties: { file: { type: 'array', minItems: 1, items: { type: 'string', format: 'binary' } } },
+    },
   })
   @ApiCreatedResponse({ type: AttachmentListDto })
   @ApiErrorResponses(409, 413, 415)
@@ -76,11 +85,8 @@ export class AttachmentsController {
       'Content-Type is the sniffed type; anything a browser could run is sent as `Content-Disposition: attachment`. Images are served ' +
       'once processed (location metadata removed): 409 with Retry-After until then.',
   })
-  @ApiOkResponse({ description: 'The file.', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } })
-  @ApiPartialContentResponse({
-    description: 'The requested range.',
-    content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
-  })
+  @ApiOkResponse({ description: 'The file, with the type sniffed at upload as its Content-Type.', content: FILE_BYTES })
+  @ApiPartialContentResponse({ description: 'The requested range.', content: FILE_BYTES })
   @ApiErrorResponses(409, 416)
   async content(
     @CurrentUser() user: AuthenticatedUser,

@@ -4,10 +4,12 @@ import { PassportStrategy } from '@nestjs/passport';
 import { ExtractJwt, Strategy } from 'passport-jwt';
 import { AppConfig } from '../common/config/app-config.js';
 import { AuthenticatedUser } from './authenticated-user.js';
-import { WmsTokenClaims, claimsToUser, verificationKey } from './token-verifier.js';
+import { WmsTokenClaims, assertTokenLifetime, claimsToUser, verificationKey } from './token-verifier.js';
 
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+  private readonly maxTtlSeconds: number;
+
   constructor(config: ConfigService<AppConfig, true>) {
     const auth = config.get('auth', { infer: true });
     super({
@@ -19,9 +21,12 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
       audience: auth.audience,
       ignoreExpiration: false,
     });
+    this.maxTtlSeconds = auth.maxTtlSeconds;
   }
 
   validate(claims: WmsTokenClaims): AuthenticatedUser {
-    return claimsToUser(claims);
+    const user = claimsToUser(claims);
+    assertTokenLifetime(claims, this.maxTtlSeconds);
+    return user;
   }
 }

@@ -11,6 +11,7 @@ export interface WmsTokenClaims {
   name?: unknown;
   email?: unknown;
   exp?: unknown;
+  iat?: unknown;
 }
 
 const USER_ID_PATTERN = /^[\w.@:|-]{1,128}$/;
@@ -33,6 +34,31 @@ export function claimsToUser(claims: WmsTokenClaims): AuthenticatedUser {
     name: typeof name === 'string' ? name : undefined,
     email: typeof email === 'string' ? email : undefined,
   };
+}
+
+/**
+ * Tokens must expire, and live at most `maxTtlSeconds` (JWT_MAX_TTL): from `iat` to `exp`, and
+ * from now to `exp` (so a token without `iat`, or with an `iat` in the future, gains nothing).
+ * Shared by the HTTP strategy and the realtime handshake, like claimsToUser.
+ */
+export function assertTokenLifetime(claims: WmsTokenClaims, maxTtlSeconds: number, nowSeconds = Date.now() / 1000): void {
+  const { exp, iat } = claims;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) {
+    throw new UnauthorizedException('Bearer token has no expiry (exp): only tokens that expire are accepted');
+  }
+  const lifetime = Math.max(exp - nowSeconds, typeof iat === 'number' && Number.isFinite(iat) ? exp - iat : 0);
+  if (lifetime > maxTtlSeconds) {
+    throw new UnauthorizedException(
+      `Bearer token lives too long: this service accepts tokens valid for at most ${describeSeconds(maxTtlSeconds)} (exp - iat)`,
+    );
+  }
+}
+
+function describeSeconds(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400} d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }
 
 /**
@@ -74,7 +100,9 @@ export class TokenVerifier {
       );
     }
     try {
-      return { user: claimsToUser(claims), expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null };
+      const user = claimsToUser(claims);
+      assertTokenLifetime(claims, this.auth.maxTtlSeconds);
+      return { user, expiresAt: typeof claims.exp === 'number' ? new Date(claims.exp * 1000) : null };
     } catch (error) {
       throw new Error((error as Error).message);
     }

@@ -6,7 +6,7 @@ import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
 import { contentDisposition } from '../common/http/content-disposition.js';
 import { IdParams } from '../common/mongo/object-id.js';
-import { ConversationExportQuery, HistoryExportQuery } from './dto/export.dto.js';
+import { CONVERSATION_EXPORT_FORMATS, ConversationExportQuery, HISTORY_EXPORT_FORMATS, HistoryExportQuery } from './dto/export.dto.js';
 import { ExportService } from './export.service.js';
 import { exportFileName } from './formats/export-model.js';
 import { writeZipHistory } from './formats/zip-history.js';
@@ -22,11 +22,19 @@ const CONTENT_TYPES = {
   zip: 'application/zip',
 } as const;
 
-const FILE_CONTENT = (description: string) => ({
+/** How each format is documented: JSON exports are objects (versioned schema), text formats text, the rest bytes. */
+const DOCUMENTED_BODY = {
+  json: { type: 'object', additionalProperties: true, description: 'The versioned export schema (see README, Export).' },
+  csv: { type: 'string' },
+  md: { type: 'string' },
+  pdf: { type: 'string', format: 'binary' },
+  zip: { type: 'string', format: 'binary' },
+} as const;
+
+/** The download's documented content types: exactly the formats this route serves. */
+const FILE_CONTENT = (description: string, formats: readonly (keyof typeof CONTENT_TYPES)[]) => ({
   description,
-  content: Object.fromEntries(
-    Object.values(CONTENT_TYPES).map((type) => [type.split(';')[0]!, { schema: { type: 'string', format: 'binary' } }]),
-  ),
+  content: Object.fromEntries(formats.map((format) => [CONTENT_TYPES[format].split(';')[0]!, { schema: DOCUMENTED_BODY[format] }])),
 });
 
 /** Registered before the conversations module, so `/conversations/export` is not read as `/conversations/:id`. */
@@ -43,7 +51,7 @@ export class ExportController {
     description:
       'Streams: any size of history is sent as it is read. `from`/`to` keep the messages in that time range and the conversations active in it.',
   })
-  @ApiOkResponse(FILE_CONTENT('The export, as a download.'))
+  @ApiOkResponse(FILE_CONTENT('The export, as a download.', HISTORY_EXPORT_FORMATS))
   async history(@CurrentUser() user: AuthenticatedUser, @Query() query: HistoryExportQuery, @Res() response: Response): Promise<void> {
     const range = ExportService.parseRange(query.from, query.to);
     const format = query.format ?? 'json';
@@ -60,7 +68,7 @@ export class ExportController {
 
   @Get(':id/export')
   @ApiOperation({ summary: 'Export one conversation as JSON (versioned schema), CSV, Markdown or PDF' })
-  @ApiOkResponse(FILE_CONTENT('The export, as a download.'))
+  @ApiOkResponse(FILE_CONTENT('The export, as a download.', CONVERSATION_EXPORT_FORMATS))
   @ApiErrorResponses(404)
   async conversation(
     @CurrentUser() user: AuthenticatedUser,

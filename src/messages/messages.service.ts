@@ -8,6 +8,7 @@ import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
 import type { MessageSearchFilter } from '../common/search/search-criteria.js';
+import { isBlank } from '../common/text/blank.js';
 import { countTokens } from '../common/text/tokenizer.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { CreateMessageDto } from './dto/create-message.dto.js';
@@ -260,8 +261,8 @@ export class MessagesService {
   }
 
   private assertContent(content: string, field: string): void {
-    if (content.trim().length === 0) {
-      throw ValidationFailedException.forField(field, `${field} must not be empty or only whitespace`);
+    if (isBlank(content)) {
+      throw ValidationFailedException.forField(field, `${field} must not be empty or only whitespace and invisible characters`);
     }
     // Counted in code points, so an emoji is one character as the user sees it.
     let length = 0;

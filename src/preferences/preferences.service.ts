@@ -1,11 +1,18 @@
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import { AppException, ResourceNotFoundException } from '../common/errors/app-exceptions.js';
+import { AppException, ResourceNotFoundException, ValidationFailedException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { CreateFactDto, LearnedFactDto, PreferencesDto, UpdatePreferencesDto } from './dto/preferences.dto.js';
 import { PreferencesRecord, PreferencesRepository } from './preferences.repository.js';
 import { MAX_FACTS } from './schemas/user-preferences.schema.js';
+
+const PREFERENCE_SETTINGS = [
+  'language',
+  'responseStyle',
+  'defaultAgentKey',
+  'notifications',
+] as const satisfies readonly (keyof UpdatePreferencesDto)[];
 
 const DEFAULTS: PreferencesDto = {
   language: null,
@@ -25,6 +32,13 @@ export class PreferencesService {
   }
 
   async replace(ownerId: string, dto: UpdatePreferencesDto): Promise<PreferencesDto> {
+    // A PUT without a single setting is a client mistake (an empty or lost body), never a reset.
+    if (PREFERENCE_SETTINGS.every((setting) => dto[setting] === undefined)) {
+      throw ValidationFailedException.forField(
+        'body',
+        `body must give at least one of ${PREFERENCE_SETTINGS.join(', ')}; settings left out return to their defaults`,
+      );
+    }
     const record = await this.preferences.replaceSettings(ownerId, {
       language: dto.language ?? null,
       responseStyle: dto.responseStyle ?? null,

@@ -10,14 +10,14 @@ import {
   WebSocketGateway,
   WebSocketServer,
 } from '@nestjs/websockets';
-import { plainToInstance } from 'class-transformer';
-import { validate } from 'class-validator';
 import type { Namespace, Socket } from 'socket.io';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { AppConfig } from '../common/config/app-config.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
-import { fromStoreError } from '../common/errors/store-errors.js';
+import { fromDriverError } from '../common/errors/store-errors.js';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
+import { findJsonProblem, jsonProblemException } from '../common/validation/untrusted-json.js';
+import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { ChatService } from '../chat/chat.service.js';
 import { SendMessageDto } from '../chat/dto/chat.dto.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
@@ -40,6 +40,8 @@ const MAX_REPLAY = 1000;
 export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger('Realtime');
   private readonly settings: AppConfig['websockets'];
+  /** The HTTP pipeline's validation, so a socket send is validated and reported exactly like a POST. */
+  private readonly validation = createValidationPipe();
 
   @WebSocketServer()
   server!: Namespace;
@@ -60,7 +62,17 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     this.hub.attach(server);
     server.use((socket, next) => {
       this.authenticate(socket).then(
-        () => next(),
+        () => {
+          socket.use(refuseUntrustedPayloads);
+          next();
+        },
+        (error: Error) => next(error),
+      );
+    });
+    // The default namespace serves nothing: it asks for a token like the others, then refuses.
+    server.server.of('/').use((socket, next) => {
+      this.authenticate(socket).then(
+        () => next(new Error('No such namespace: connect to /chat or /chat/<conversationId>')),
         (error: Error) => next(error),
       );
     });
@@ -124,12 +136,10 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     return this.guarded(socket, async () => {
       const { conversationId, ...body } = isObject(payload) ? payload : {};
       const id = requireConversationId(conversationId ?? conversationOfNamespace(socket));
-      const dto = plainToInstance(SendMessageDto, { stream: true, ...body });
-      const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true });
-      if (errors.length > 0) {
-        const details = errors.map((error) => ({ field: error.property, messages: Object.values(error.constraints ?? {}) }));
-        throw ackError(400, ErrorCode.VALIDATION_FAILED, details.flatMap((detail) => detail.messages).join('; '), details);
-      }
+      const dto = (await this.validation.transform(
+        { stream: true, ...body },
+        { type: 'body', metatype: SendMessageDto },
+      )) as SendMessageDto;
       const turn = await this.chat.send(this.state(socket).user.id, id, dto);
       return { userMessage: turn.userMessage, assistantMessage: turn.assistantMessage };
     });
@@ -300,16 +310,40 @@ function ackError(statusCode: number, code: string, message: string, details?: u
 
 function toAckError(thrown: unknown, logger: Logger): AckError {
   if (thrown instanceof AckFailure) return thrown.body;
-  const error = fromStoreError(thrown) ?? thrown;
+  const error = fromDriverError(thrown) ?? thrown;
   if (error instanceof HttpException) {
-    const body = error.getResponse() as Partial<AckError>;
-    return {
-      statusCode: error.getStatus(),
-      code: body.code ?? 'ERROR',
-      message: body.message ?? error.message,
-      ...(body.details === undefined ? {} : { details: body.details }),
-    };
+    const body = ackErrorOf(error);
+    if (body.code === ErrorCode.STORE_ERROR) logger.error({ err: thrown }, 'The store refused a realtime event');
+    return body;
   }
   logger.error({ err: thrown }, 'Realtime event failed');
   return { statusCode: 500, code: ErrorCode.INTERNAL_ERROR, message: 'Internal error' };
+}
+
+/** The REST error body of an HttpException, as an ack's error. */
+function ackErrorOf(error: HttpException): AckError {
+  const body = error.getResponse() as Partial<AckError>;
+  return {
+    statusCode: error.getStatus(),
+    code: body.code ?? 'ERROR',
+    message: body.message ?? error.message,
+    ...(body.details === undefined ? {} : { details: body.details }),
+  };
+}
+
+/**
+ * Socket middleware run on every incoming event before its handler: a payload that is nested too
+ * deep, holds a prototype key, NUL or a lone surrogate is answered with the 400 a REST body gets
+ * (same check, same body) and goes no further.
+ */
+function refuseUntrustedPayloads(packet: unknown[], next: (error?: Error) => void): void {
+  const ack = typeof packet.at(-1) === 'function' ? (packet.at(-1) as (reply: Ack) => void) : undefined;
+  for (const argument of packet.slice(1, ack ? -1 : undefined)) {
+    const found = findJsonProblem(argument);
+    if (found) {
+      ack?.({ ok: false, error: ackErrorOf(jsonProblemException(found)) });
+      return;
+    }
+  }
+  next();
 }

@@ -54,6 +54,20 @@ describe('Authentication', () => {
       expectUnauthorized(`Bearer ${jwt.sign({ sub: { $ne: null } }, TEST_JWT_SECRET)}`, /sub/));
     it('answers 401 for roles that are not a list of role names', () =>
       expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice', roles: 'admin' }, TEST_JWT_SECRET)}`, /roles/));
+    it('answers 401 for a token that never expires (no exp)', () =>
+      expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice', roles: [] }, TEST_JWT_SECRET)}`, /no expiry \(exp\)/));
+    it('answers 401 for a token living longer than JWT_MAX_TTL (24 h by default)', () =>
+      expectUnauthorized(`Bearer ${jwt.sign({ sub: 'alice', roles: [] }, TEST_JWT_SECRET, { expiresIn: '25h' })}`, /at most 1 d/));
+    it('answers 401 for a token without iat whose exp is further away than JWT_MAX_TTL', () =>
+      expectUnauthorized(
+        `Bearer ${jwt.sign({ sub: 'alice', roles: [], exp: Math.floor(Date.now() / 1000) + 2 * 86_400 }, TEST_JWT_SECRET, { noTimestamp: true })}`,
+        /lives too long/,
+      ));
+    it('answers 401 for a token whose iat is moved forward to hide a long life', () =>
+      expectUnauthorized(
+        `Bearer ${jwt.sign({ sub: 'alice', roles: [], iat: Math.floor(Date.now() / 1000) + 29 * 86_400, exp: Math.floor(Date.now() / 1000) + 30 * 86_400 }, TEST_JWT_SECRET)}`,
+        /lives too long/,
+      ));
 
     it('echoes a well-formed x-request-id and makes one up otherwise', async () => {
       const echoed = await t.http().get(LIST).set('x-request-id', 'trace-123').expect(401);
@@ -72,6 +86,33 @@ describe('Authentication', () => {
 
     it('keeps health probes public', async () => {
       await t.http().get('/api/v1/health').expect(200);
+    });
+  });
+
+  describe('with JWT_MAX_TTL', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startTestApp({ JWT_MAX_TTL: '10m' });
+    });
+    afterAll(() => t.close());
+
+    it('accepts a token living up to JWT_MAX_TTL and refuses a longer one with 401 saying why', async () => {
+      await t
+        .http()
+        .get(LIST)
+        .set('Authorization', `Bearer ${t.token('ttl-user', ['supervisor'], {}, { expiresIn: '10m' })}`)
+        .expect(200);
+      const refused = await t
+        .http()
+        .get(LIST)
+        .set('Authorization', `Bearer ${t.token('ttl-user', ['supervisor'], {}, { expiresIn: '11m' })}`)
+        .expect(401);
+      expect(refused.body).toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/at most 10 min/) });
+    });
+
+    it('refuses a bad JWT_MAX_TTL at boot, naming the variable', async () => {
+      await expect(startTestApp({ JWT_MAX_TTL: '8 hours' })).rejects.toThrow(/JWT_MAX_TTL: must be a duration/);
+      await expect(startTestApp({ JWT_MAX_TTL: '0' })).rejects.toThrow(/JWT_MAX_TTL/);
     });
   });
 

@@ -35,8 +35,20 @@ describe('Realtime over Socket.IO', () => {
       ['no token', {}, /Missing bearer token/],
       ['a forged token', { token: jwt.sign({ sub: 'x' }, 'another-secret-another-secret-another') }, /invalid/],
       ['an expired token', { token: jwt.sign({ sub: 'x' }, TEST_JWT_SECRET, { expiresIn: -5 }) }, /expired/],
+      ['a token that never expires', { token: jwt.sign({ sub: 'x' }, TEST_JWT_SECRET) }, /no expiry/],
+      [
+        'a token living longer than JWT_MAX_TTL',
+        { token: jwt.sign({ sub: 'x' }, TEST_JWT_SECRET, { expiresIn: '30d' }) },
+        /lives too long/,
+      ],
     ])('refuses %s with a connect_error saying why', async (_case, auth, message) => {
       await expect(connectSocket(port, '/chat', auth)).rejects.toThrow(message);
+    });
+
+    it('refuses the default namespace: without a token like the others, and with one as serving nothing', async () => {
+      await expect(connectSocket(port, '/', {})).rejects.toThrow(/Missing bearer token/);
+      await expect(connectSocket(port, '/', { token: 'not.a.jwt' })).rejects.toThrow(/invalid/);
+      await expect(connectSocket(port, '/', { token: t.token('lobby') })).rejects.toThrow(/No such namespace/);
     });
 
     it('accepts the token in an Authorization header, and refuses it in the query string', async () => {

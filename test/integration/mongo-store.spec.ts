@@ -34,7 +34,9 @@ describe('resolveMongoStore', () => {
 
   it('keeps the app’s data across a restart of app and embedded store', async () => {
     const config = loadAppConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent' });
-    const auth = { Authorization: `Bearer ${jwt.sign({ sub: 'persistent', roles: ['supervisor'] }, TEST_JWT_SECRET)}` };
+    const auth = {
+      Authorization: `Bearer ${jwt.sign({ sub: 'persistent', roles: ['supervisor'] }, TEST_JWT_SECRET, { expiresIn: '1h' })}`,
+    };
 
     const firstStore = await resolveMongoStore({ persistence: { dataDir } });
     expect(firstStore.kind).toBe('mongo-java-server');

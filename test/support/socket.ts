@@ -56,3 +56,21 @@ export function recorder(socket: Socket): {
 export function emitWithAck<T = Record<string, unknown>>(socket: Socket, event: string, payload: unknown): Promise<T> {
   return socket.timeout(5000).emitWithAck(event, payload) as Promise<T>;
 }
+
+/**
+ * Sends an event whose payload is given as raw JSON text, straight onto the wire, and waits for
+ * its ack: for payloads the client library itself cannot encode (it walks them recursively).
+ */
+export function emitRawWithAck<T = Record<string, unknown>>(socket: Socket, event: string, payloadJson: string): Promise<T> {
+  const internals = socket as unknown as { acks: Record<number, (reply: T) => void>; ids: number; nsp: string };
+  const id = internals.ids++;
+  const namespace = internals.nsp === '/' ? '' : `${internals.nsp},`;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ack for ${event} within 5 s`)), 5000);
+    internals.acks[id] = (reply) => {
+      clearTimeout(timer);
+      resolve(reply);
+    };
+    socket.io.engine.write(`2${namespace}${id}[${JSON.stringify(event)},${payloadJson}]`);
+  });
+}

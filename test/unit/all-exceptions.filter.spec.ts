@@ -3,9 +3,12 @@ import mongoose from 'mongoose';
 import { AllExceptionsFilter } from '../../src/common/errors/all-exceptions.filter.js';
 
 function respond(exception: unknown) {
-  const captured: { status?: number; body?: unknown } = {};
+  const captured: { status?: number; body?: unknown; headers?: Record<string, string> } = {};
   const response = {
     headersSent: false,
+    setHeader(name: string, value: string) {
+      captured.headers = { ...captured.headers, [name]: value };
+    },
     status(code: number) {
       captured.status = code;
       return this;
@@ -50,6 +53,36 @@ describe('AllExceptionsFilter', () => {
     expect(respond(validation)).toMatchObject({
       status: 400,
       body: { code: 'VALIDATION_FAILED', details: [{ field: 'type', messages: ['type is invalid'] }] },
+    });
+  });
+
+  it('maps data the store cannot hold to 400 DATA_NOT_STORABLE', () => {
+    let bsonError: unknown;
+    try {
+      mongoose.mongo.BSON.serialize({ 'a\u0000b': 1 });
+    } catch (error) {
+      bsonError = error;
+    }
+    expect(respond(bsonError)).toMatchObject({ status: 400, body: { code: 'DATA_NOT_STORABLE', message: expect.stringMatching(/a\?b/) } });
+    const tooLarge = new mongoose.mongo.MongoServerError({
+      message: 'object to insert too large',
+      code: 10334,
+      codeName: 'BSONObjectTooLarge',
+    });
+    expect(respond(tooLarge)).toMatchObject({ status: 400, body: { code: 'DATA_NOT_STORABLE' } });
+  });
+
+  it('maps transient store refusals to 503 STORE_UNAVAILABLE with Retry-After', () => {
+    const conflict = new mongoose.mongo.MongoServerError({ message: 'WriteConflict', code: 112, codeName: 'WriteConflict' });
+    expect(respond(conflict)).toMatchObject({ status: 503, body: { code: 'STORE_UNAVAILABLE' }, headers: { 'Retry-After': '2' } });
+  });
+
+  it('maps any other driver error to 500 STORE_ERROR, never INTERNAL_ERROR', () => {
+    const odd = new mongoose.mongo.MongoServerError({ message: 'something new', code: 987654 });
+    expect(respond(odd)).toMatchObject({ status: 500, body: { code: 'STORE_ERROR' } });
+    expect(respond(new mongoose.mongo.MongoInvalidArgumentError('bad option'))).toMatchObject({
+      status: 500,
+      body: { code: 'STORE_ERROR' },
     });
   });
 

@@ -43,6 +43,18 @@ describe('loadAppConfig', () => {
     expect(() => loadAppConfig({ MONGODB_DB_NAME: 'bad name' })).toThrow(/MONGODB_DB_NAME: must be a database name/);
   });
 
+  it('reads JWT_MAX_TTL as seconds or with a unit, 24 h by default, and refuses anything else', () => {
+    expect(loadAppConfig({}).auth.maxTtlSeconds).toBe(86_400);
+    expect(loadAppConfig({ JWT_MAX_TTL: '3600' }).auth.maxTtlSeconds).toBe(3600);
+    expect(loadAppConfig({ JWT_MAX_TTL: '90s' }).auth.maxTtlSeconds).toBe(90);
+    expect(loadAppConfig({ JWT_MAX_TTL: '15m' }).auth.maxTtlSeconds).toBe(900);
+    expect(loadAppConfig({ JWT_MAX_TTL: '8h' }).auth.maxTtlSeconds).toBe(28_800);
+    expect(loadAppConfig({ JWT_MAX_TTL: '7d' }).auth.maxTtlSeconds).toBe(604_800);
+    for (const bad of ['8 hours', '1.5h', '-1', '0', '1w', '400d', '0x10']) {
+      expect(() => loadAppConfig({ JWT_MAX_TTL: bad })).toThrow(/JWT_MAX_TTL: must be a duration such as 3600, 15m, 8h or 7d/);
+    }
+  });
+
   it('falls back to the development secret outside production only', () => {
     expect(loadAppConfig({}).auth).toMatchObject({ algorithm: 'HS256', secret: DEVELOPMENT_JWT_SECRET, usingDevelopmentSecret: true });
     expect(() => loadAppConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: JWT_SECRET or JWT_PUBLIC_KEY is required/);

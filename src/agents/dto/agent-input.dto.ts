@@ -19,6 +19,8 @@ import {
 } from 'class-validator';
 import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
 import { AGENT_PROVIDERS, type AgentProvider } from '../schemas/agent.schema.js';
+import { Optional } from '../../common/validation/optional.js';
+import { RequiresSomeProperty } from '../../common/openapi/strict-request-bodies.js';
 
 /** `admin` is taken by the route that lists every agent. */
 export const AGENT_KEY_PATTERN = /^(?!admin$)[a-z0-9][a-z0-9-]{1,63}$/;
@@ -42,7 +44,7 @@ export class KnowledgeEntryInput {
   content!: string;
 
   @ApiPropertyOptional({ type: [String] })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(30)
   @IsString({ each: true })
@@ -63,7 +65,7 @@ export class CreateAgentDto {
   name!: string;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @Optional()
   @IsString()
   @MaxLength(1000)
   description?: string;
@@ -75,7 +77,7 @@ export class CreateAgentDto {
   allowedRoles!: string[];
 
   @ApiPropertyOptional({ type: [String] })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(20)
   @Matches(ROLE_NAME_PATTERN, { each: true, message: 'each role must be a lower-case role name' })
@@ -99,28 +101,28 @@ export class CreateAgentDto {
   model?: string | null;
 
   @ApiPropertyOptional({ minimum: 0, maximum: 2, default: 0.2 })
-  @IsOptional()
+  @Optional()
   @IsNumber()
   @Min(0)
   @Max(2)
   temperature?: number;
 
   @ApiPropertyOptional({ minimum: 16, maximum: 32000, default: 512 })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(16)
   @Max(32000)
   maxTokens?: number;
 
   @ApiPropertyOptional({ minimum: 512, maximum: 2000000, default: 8192 })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(512)
   @Max(2_000_000)
   contextTokens?: number;
 
   @ApiPropertyOptional({ type: [KnowledgeEntryInput] })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(500)
   @ValidateNested({ each: true })
@@ -128,12 +130,14 @@ export class CreateAgentDto {
   knowledgeBase?: KnowledgeEntryInput[];
 
   @ApiPropertyOptional({ default: true })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   enabled?: boolean;
 }
 
-export class UpdateAgentDto extends PartialType(OmitType(CreateAgentDto, ['key'] as const)) {}
+/** Every property optional; one sent as `null` is still validated (so `{"enabled": null}` is a 400), except the nullable `model`. */
+@RequiresSomeProperty()
+export class UpdateAgentDto extends PartialType(OmitType(CreateAgentDto, ['key'] as const), { skipNullProperties: false }) {}
 
 export class AgentKeyParams {
   @ApiProperty({ example: 'picking-assistant' })

@@ -69,6 +69,11 @@ export const ALLOWED_EXTENSIONS = [
   ...new Set([...Object.values(BINARY_TYPES), ...Object.values(TEXT_TYPES)].flatMap((t) => t.acceptedExtensions)),
 ].sort();
 
+/** Every type a stored file can have, so every Content-Type its download can carry (see servedContentType). */
+export const ACCEPTED_MIME_TYPES = [
+  ...new Set([...Object.values(BINARY_TYPES), ...Object.values(TEXT_TYPES)].map((t) => t.mimeType)),
+].sort();
+
 export class FileTypeRefusedError extends Error {
   constructor(
     message: string,

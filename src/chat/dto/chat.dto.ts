@@ -1,11 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsOptional } from 'class-validator';
+import { IsBoolean } from 'class-validator';
 import { CreateMessageDto } from '../../messages/dto/create-message.dto.js';
 import { MessageDto } from '../../messages/dto/message.dto.js';
+import { Optional } from '../../common/validation/optional.js';
 
 export class SendMessageDto extends CreateMessageDto {
   @ApiPropertyOptional({ default: true, description: 'false stores the message without asking the agent.' })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   reply?: boolean;
 
@@ -13,14 +14,14 @@ export class SendMessageDto extends CreateMessageDto {
     default: false,
     description: 'true answers 202 at once; the reply streams over Socket.IO and GET .../messages/:messageId/stream (SSE).',
   })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   stream?: boolean;
 }
 
 export class RegenerateDto {
   @ApiPropertyOptional({ default: false, description: 'true answers 202 at once and streams the new reply.' })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   stream?: boolean;
 }

@@ -106,9 +106,11 @@ export type AttachmentStorageDriver = (typeof ATTACHMENT_STORAGE_DRIVERS)[number
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export type JwtVerificationConfig =
+/** JWT_MAX_TTL: the longest lifetime (exp − iat) a token may have; tokens must carry exp. */
+export type JwtVerificationConfig = { maxTtlSeconds: number } & (
   | { algorithm: 'HS256'; secret: string; issuer?: string; audience?: string; usingDevelopmentSecret: boolean }
-  | { algorithm: 'RS256'; publicKey: string; issuer?: string; audience?: string; usingDevelopmentSecret: false };
+  | { algorithm: 'RS256'; publicKey: string; issuer?: string; audience?: string; usingDevelopmentSecret: false }
+);
 
 /**
  * Outside production, a fixed secret lets `npm start` and `npm run token` work on a fresh machine
@@ -223,6 +225,7 @@ function readJwtConfig(reader: EnvReader, nodeEnv: AppConfig['nodeEnv']): JwtVer
   const secret = reader.optionalString('JWT_SECRET');
   const publicKey = reader.optionalString('JWT_PUBLIC_KEY');
   const publicKeyFile = reader.optionalString('JWT_PUBLIC_KEY_FILE');
+  const maxTtlSeconds = reader.duration('JWT_MAX_TTL', 24 * 3600, 1, 366 * 24 * 3600);
 
   if (secret !== undefined && (publicKey !== undefined || publicKeyFile !== undefined)) {
     reader.problem('JWT_SECRET', 'set either JWT_SECRET (HS256) or JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE (RS256), not both');
@@ -232,18 +235,18 @@ function readJwtConfig(reader: EnvReader, nodeEnv: AppConfig['nodeEnv']): JwtVer
     if (pem !== undefined && !/-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)) {
       reader.problem(publicKey !== undefined ? 'JWT_PUBLIC_KEY' : 'JWT_PUBLIC_KEY_FILE', 'must be a PEM-encoded RSA public key');
     }
-    return { algorithm: 'RS256', publicKey: pem ?? '', issuer, audience, usingDevelopmentSecret: false };
+    return { algorithm: 'RS256', publicKey: pem ?? '', issuer, audience, usingDevelopmentSecret: false, maxTtlSeconds };
   }
   if (secret !== undefined) {
     if (secret.length < 32) {
       reader.problem('JWT_SECRET', 'must be at least 32 characters long');
     }
-    return { algorithm: 'HS256', secret, issuer, audience, usingDevelopmentSecret: false };
+    return { algorithm: 'HS256', secret, issuer, audience, usingDevelopmentSecret: false, maxTtlSeconds };
   }
   if (nodeEnv === 'production') {
     reader.problem('JWT_SECRET', 'JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production');
   }
-  return { algorithm: 'HS256', secret: DEVELOPMENT_JWT_SECRET, issuer, audience, usingDevelopmentSecret: true };
+  return { algorithm: 'HS256', secret: DEVELOPMENT_JWT_SECRET, issuer, audience, usingDevelopmentSecret: true, maxTtlSeconds };
 }
 
 function readKeyFile(reader: EnvReader, path: string): string | undefined {
@@ -295,6 +298,22 @@ class EnvReader {
       return fallback;
     }
     return Number(value);
+  }
+
+  /** Seconds, written as a whole number of seconds or with a unit: `90`, `90s`, `15m`, `8h`, `7d`. */
+  duration(name: string, fallbackSeconds: number, minSeconds: number, maxSeconds: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallbackSeconds;
+    const match = /^(\d{1,9})(s|m|h|d)?$/.exec(value);
+    const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[(match[2] ?? 's') as 's' | 'm' | 'h' | 'd'] : NaN;
+    if (!(seconds >= minSeconds && seconds <= maxSeconds)) {
+      this.problem(
+        name,
+        `must be a duration such as 3600, 15m, 8h or 7d, from ${minSeconds} s to ${maxSeconds / 86_400} days (got "${value}")`,
+      );
+      return fallbackSeconds;
+    }
+    return seconds;
   }
 
   boolean(name: string, fallback: boolean): boolean {

@@ -1,15 +1,15 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import mongoose from 'mongoose';
 import { AppException, ErrorBody, reasonPhrase } from './app-exceptions.js';
 import { ErrorCode } from './error-codes.js';
-import { fromStoreError } from './store-errors.js';
+import { fromDriverError } from './store-errors.js';
 
 const CODE_FOR_STATUS: Record<number, ErrorCode> = {
   400: ErrorCode.VALIDATION_FAILED,
   401: ErrorCode.UNAUTHORIZED,
   403: ErrorCode.FORBIDDEN,
   404: ErrorCode.NOT_FOUND,
+  405: ErrorCode.METHOD_NOT_ALLOWED,
   413: ErrorCode.PAYLOAD_TOO_LARGE,
   503: ErrorCode.SERVICE_UNAVAILABLE,
 };
@@ -17,9 +17,10 @@ const CODE_FOR_STATUS: Record<number, ErrorCode> = {
 /**
  * The one place an error becomes an HTTP answer. Every body has the same shape
  * (`statusCode`, `error`, `code`, `message`, optional `details`); driver and framework errors are
- * translated so that none of them surfaces as a 500 (an unreachable store is a 503
- * `STORE_UNAVAILABLE`, a full disk a 507 `STORAGE_FULL`, both with Retry-After), and truly unexpected errors are logged once,
- * with the request id the client sees in `x-request-id`.
+ * translated so that none of them surfaces as a 500 INTERNAL_ERROR (an unreachable store is a 503
+ * `STORE_UNAVAILABLE`, a full disk a 507 `STORAGE_FULL`, both with Retry-After; data the store
+ * refuses a 400 `DATA_NOT_STORABLE`; any other refusal a 500 `STORE_ERROR`), and truly unexpected
+ * errors are logged once, with the request id the client sees in `x-request-id`.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -29,12 +30,20 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (host.getType() !== 'http') {
       throw thrown;
     }
-    // An unreachable, restarting or full store is no bug: a stable 503/507 the client can retry.
-    const exception = fromStoreError(thrown instanceof HttpException && thrown.cause ? thrown.cause : thrown) ?? thrown;
+    // Driver errors are no bugs: an unreachable, restarting or full store is a stable 503/507 the
+    // client can retry, data the store refuses a 400, anything else the store says STORE_ERROR.
+    const cause = thrown instanceof HttpException && thrown.cause ? thrown.cause : thrown;
+    const exception = fromDriverError(cause) ?? thrown;
     const http = host.switchToHttp();
     const response = http.getResponse<Response>();
     const request = http.getRequest<Request>();
     const body = this.toBody(exception, request);
+    if (body.code === ErrorCode.STORE_ERROR) {
+      this.logger.error(
+        { err: cause, requestId: request.id, method: request.method, url: request.originalUrl },
+        'The store refused an operation while serving request',
+      );
+    }
     if (response.headersSent) {
       response.end();
       return;
@@ -84,22 +93,10 @@ function fromHttpException(exception: HttpException): ErrorBody {
 }
 
 /**
- * Errors raised below the controllers (body parser, Mongoose, the driver) that are the client's
- * doing. Nest wraps body-parser errors in an HttpException; they arrive here as its cause.
+ * Body-parser errors, the client's doing (driver and Mongoose errors were translated by
+ * fromDriverError). Nest wraps body-parser errors in an HttpException; they arrive here as its cause.
  */
 function fromKnownError(exception: unknown): ErrorBody | undefined {
-  if (exception instanceof mongoose.mongo.MongoServerError && exception.code === 11000) {
-    return body(HttpStatus.CONFLICT, ErrorCode.DUPLICATE_KEY, 'A resource with the same unique key already exists');
-  }
-  if (exception instanceof mongoose.Error.CastError) {
-    return body(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, `Invalid value for ${exception.path}`, [
-      { field: exception.path, messages: [`${exception.path} must be a valid ${exception.kind}`] },
-    ]);
-  }
-  if (exception instanceof mongoose.Error.ValidationError) {
-    const details = Object.values(exception.errors).map((error) => ({ field: error.path, messages: [error.message] }));
-    return body(HttpStatus.BAD_REQUEST, ErrorCode.VALIDATION_FAILED, 'Request validation failed', details);
-  }
   const bodyParserError = exception as { type?: unknown; status?: unknown; expose?: unknown };
   if (typeof bodyParserError.type === 'string' && typeof bodyParserError.status === 'number' && bodyParserError.expose === true) {
     switch (bodyParserError.type) {

@@ -12,6 +12,8 @@ export const ErrorCode = {
   ROLE_REQUIRED: 'ROLE_REQUIRED',
   ROLE_NOT_ALLOWED: 'ROLE_NOT_ALLOWED',
   NOT_FOUND: 'NOT_FOUND',
+  /** The path exists but does not serve this method; `Allow` lists the methods it does. */
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
   CONVERSATION_NOT_FOUND: 'CONVERSATION_NOT_FOUND',
   CONVERSATION_NOT_ACTIVE: 'CONVERSATION_NOT_ACTIVE',
   CONVERSATION_FULL: 'CONVERSATION_FULL',
@@ -40,6 +42,10 @@ export const ErrorCode = {
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   STORAGE_FULL: 'STORAGE_FULL',
+  /** The store refused the data as given (too large, a key it cannot hold); nothing was stored. */
+  DATA_NOT_STORABLE: 'DATA_NOT_STORABLE',
+  /** The store refused an operation for a reason no other code names; logged with the request id. */
+  STORE_ERROR: 'STORE_ERROR',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;
 

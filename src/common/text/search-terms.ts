@@ -70,11 +70,12 @@ export function indexTermsOf(text: string, max = MAX_TERMS): string[] {
   let previous: string | null = null;
   for (const token of tokenize(text)) {
     if (token.cjk) {
+      // A long run stops adding once the cap is reached (a 32,000-character run has 64,000 terms).
       const chars = [...token.folded];
-      chars.forEach((char, i) => {
-        terms.add(char);
-        if (i > 0) terms.add(chars[i - 1]! + char);
-      });
+      for (let i = 0; i < chars.length && terms.size < max; i += 1) {
+        terms.add(chars[i]!);
+        if (i > 0) terms.add(chars[i - 1]! + chars[i]!);
+      }
       previous = null;
     } else if (!STOP_WORDS.has(token.folded)) {
       const stem = stemWord(token.folded);

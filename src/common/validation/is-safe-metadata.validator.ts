@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, ValidationOptions, registerDecorator } from 'class-validator';
+import { ValidationOptions, registerDecorator } from 'class-validator';
+import { Optional } from './optional.js';
 
 export const METADATA_LIMITS = { maxBytes: 16 * 1024, maxDepth: 4, maxKeys: 100 } as const;
 
@@ -60,7 +61,16 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** An optional, client-supplied metadata object, documented and validated the same everywhere. */
 export function OptionalMetadata(
-  description = 'Free-form JSON, at most 16 KB; keys may not start with $ or contain dots.',
+  description = 'Free-form JSON, at most 16 KB, 4 levels and 100 keys in all; keys may not start with $, contain dots or control characters, or name prototypes.',
 ): PropertyDecorator {
-  return applyDecorators(ApiPropertyOptional({ type: 'object', additionalProperties: true, description }), IsOptional(), IsSafeMetadata());
+  return applyDecorators(
+    ApiPropertyOptional({
+      type: 'object',
+      additionalProperties: true,
+      maxProperties: METADATA_LIMITS.maxKeys,
+      description,
+    }),
+    Optional(),
+    IsSafeMetadata(),
+  );
 }

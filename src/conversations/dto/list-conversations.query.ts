@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
+import { IntegerParam } from '../../common/validation/integer-param.js';
 import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
 import { MUTABLE_STATUSES } from './update-conversation.dto.js';
 
@@ -18,13 +18,10 @@ export class ListConversationsQuery {
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @IntegerParam(1, 100)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page.' })
+  @ApiPropertyOptional({ minLength: 1, description: 'nextCursor of the previous page.' })
   @IsOptional()
   @IsString()
   cursor?: string;

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsIn, IsISO8601, IsOptional, IsString, MinLength } from 'class-validator';
+import { IntegerParam } from '../../common/validation/integer-param.js';
 
 export const CONVERSATION_EXPORT_FORMATS = ['json', 'csv', 'md', 'pdf'] as const;
 export const HISTORY_EXPORT_FORMATS = ['json', 'csv', 'zip'] as const;
@@ -34,7 +34,7 @@ export class HistoryExportQuery {
   @ApiPropertyOptional({
     type: String,
     format: 'date-time',
-    description: 'Only messages at or before this time (and conversations started by then).',
+    description: 'Only messages at or before this time (and conversations started by then); not before `from` (400).',
   })
   @IsOptional()
   @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date or date-time' })
@@ -59,13 +59,11 @@ export class MessageChangesQuery {
   @ApiPropertyOptional({ description: 'The exportCursor of the last line received: resume right after it.' })
   @IsOptional()
   @IsString()
+  @MinLength(1)
   cursor?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100000, default: 10000, description: 'Lines in this response at most.' })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
+  @IntegerParam(1, 100_000)
   limit?: number;
 }

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
+import { IsIn, IsOptional, IsString } from 'class-validator';
+import { IntegerParam } from '../../common/validation/integer-param.js';
 
 export class ListMessagesQuery {
   @ApiPropertyOptional({ enum: ['asc', 'desc'], default: 'asc', description: 'asc: oldest first; desc: newest first.' })
@@ -8,21 +8,18 @@ export class ListMessagesQuery {
   @IsIn(['asc', 'desc'])
   order?: 'asc' | 'desc';
 
-  @ApiPropertyOptional({ description: 'With order=asc: nextCursor of the previous page.' })
+  @ApiPropertyOptional({ minLength: 1, description: 'With order=asc: nextCursor of the previous page.' })
   @IsOptional()
   @IsString()
   after?: string;
 
-  @ApiPropertyOptional({ description: 'With order=desc: nextCursor of the previous page.' })
+  @ApiPropertyOptional({ minLength: 1, description: 'With order=desc: nextCursor of the previous page.' })
   @IsOptional()
   @IsString()
   before?: string;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(200)
+  @IntegerParam(1, 200)
   limit?: number;
 }

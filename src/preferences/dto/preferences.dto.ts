@@ -3,6 +3,8 @@ import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsOptional, IsString, Matches, MaxLength, MinLength, ValidateIf, ValidateNested } from 'class-validator';
 import { AGENT_KEY_PATTERN } from '../../agents/dto/agent-input.dto.js';
 import { RESPONSE_STYLES, type ResponseStyle } from '../schemas/user-preferences.schema.js';
+import { Optional } from '../../common/validation/optional.js';
+import { RequiresSomeProperty } from '../../common/openapi/strict-request-bodies.js';
 
 export class NotificationSettingsDto {
   @ApiProperty({ description: 'Notify when a reply completes in a conversation the client does not follow.' })
@@ -39,6 +41,7 @@ export class PreferencesDto {
 }
 
 /** PUT replaces every setting; facts are managed through their own routes. */
+@RequiresSomeProperty()
 export class UpdatePreferencesDto {
   @ApiPropertyOptional({ type: String, nullable: true, example: 'de-AT' })
   @IsOptional()
@@ -61,7 +64,7 @@ export class UpdatePreferencesDto {
   defaultAgentKey?: string | null;
 
   @ApiPropertyOptional({ type: NotificationSettingsDto })
-  @IsOptional()
+  @Optional()
   @ValidateNested()
   @Type(() => NotificationSettingsDto)
   notifications?: NotificationSettingsDto;

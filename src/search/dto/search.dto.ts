@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { IntegerParam } from '../../common/validation/integer-param.js';
 import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
 import { ConversationDto } from '../../conversations/dto/conversation.dto.js';
 import { MAX_QUERY_LENGTH } from '../search-query.js';
@@ -26,7 +26,7 @@ export class SearchQueryDto {
   @IsISO8601({ strict: true }, { message: 'from must be an ISO 8601 date or date-time' })
   from?: string;
 
-  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Only matches at or before this time.' })
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Only matches at or before this time; not before `from` (400).' })
   @IsOptional()
   @IsISO8601({ strict: true }, { message: 'to must be an ISO 8601 date or date-time' })
   to?: string;
@@ -54,13 +54,10 @@ export class SearchQueryDto {
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @IntegerParam(1, 100)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page (bound to the same query and filters).' })
+  @ApiPropertyOptional({ minLength: 1, description: 'nextCursor of the previous page (bound to the same query and filters).' })
   @IsOptional()
   @IsString()
   cursor?: string;
