@@ -8,6 +8,8 @@ COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
 COPY migrations ./migrations
 COPY bench ./bench
+# The benchmarks build with a few test helpers (the fake LLM server, process and fixture helpers).
+COPY test/support ./test/support
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
