@@ -28,6 +28,7 @@ export class StoreStatus implements OnApplicationShutdown {
   private schemaReady = false;
   private schemaProblem: string | null = 'connecting to the database';
   private writableServer = true;
+  private readonly stopWatchingStore: () => void;
   private readonly onTopologyChange = (event: mongoose.mongo.TopologyDescriptionChangedEvent) => {
     const servers = [...event.newDescription.servers.values()];
     this.writableServer = servers.some((server) => server.isWritable);
@@ -37,6 +38,16 @@ export class StoreStatus implements OnApplicationShutdown {
     @InjectConnection() private readonly connection: mongoose.Connection,
     @Inject(MONGO_STORE) private readonly store: MongoStore | null,
   ) {
+    // The driver re-checks a server it saw die only every heartbeat (10 s); a ping asks for a check
+    // at once, so requests flow again as soon as the restarted store answers.
+    this.stopWatchingStore =
+      store?.onStateChange((state) => {
+        if (state.status === 'up')
+          void this.connection.db
+            ?.admin()
+            .ping()
+            .catch(() => undefined);
+      }) ?? (() => undefined);
     connection.on('connected', () => this.watchDriver());
     if (connection.readyState === mongoose.ConnectionStates.connected) this.watchDriver();
   }
@@ -80,6 +91,7 @@ export class StoreStatus implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
+    this.stopWatchingStore();
     this.connection.getClient().off('topologyDescriptionChanged', this.onTopologyChange);
   }
 

@@ -1,15 +1,18 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
+import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob, validateCronExpression } from 'cron';
 import type mongoose from 'mongoose';
+import type { AppConfig } from '../common/config/app-config.js';
 import { Lease, Leases, newInstanceId } from '../common/jobs/lease.js';
+import { StoreStatus } from '../database/store-status.js';
 import type { JobContext, JobCounts, JobDefinition, JobRunResult, JobTrigger, PreviousRun } from './job.js';
 import { JobRunRecord, JobRunsRepository } from './job-runs.repository.js';
 
 const DEFAULT_LEASE_TTL_MS = 5 * 60_000;
-/** How long shutdown waits for runs in flight (they are aborted first) before the app closes anyway. */
-const SHUTDOWN_WAIT_MS = 10_000;
+/** How often a boot run looks whether the store has become ready. */
+const STORE_POLL_MS = 1000;
 /** Runs older than this are forgotten (the last successful one, whose checkpoint the next run needs, is always kept). */
 const RUN_HISTORY_MS = 30 * 24 * 60 * 60_000;
 const JOB_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;
@@ -50,12 +53,18 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly shutdown = new AbortController();
   private readonly bootTimers = new Set<NodeJS.Timeout>();
   private started = false;
+  /** How long shutdown waits for runs in flight (they are aborted first): a quarter of SHUTDOWN_TIMEOUT_MS. */
+  private readonly shutdownWaitMs: number;
 
   constructor(
     @InjectConnection() private readonly connection: mongoose.Connection,
     private readonly runs: JobRunsRepository,
     private readonly registry: SchedulerRegistry,
-  ) {}
+    private readonly store: StoreStatus,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.shutdownWaitMs = config.get('shutdownTimeoutMs', { infer: true }) / 4;
+  }
 
   /** Adds a job; call from a provider's `onModuleInit`. A job registered after boot is scheduled at once (without a boot run). */
   register(definition: JobDefinition): void {
@@ -76,11 +85,22 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
         // After the boot has finished, never blocking it; failures are recorded and logged.
         const timer = setTimeout(() => {
           this.bootTimers.delete(timer);
-          void this.launch(job, 'boot');
+          void this.whenStoreIsReady().then(async (ready) => {
+            if (ready) await this.launch(job, 'boot');
+          });
         }, 0);
         this.bootTimers.add(timer);
       }
     }
+  }
+
+  /** The boot run waits for the store (it may arrive after the boot); false when shutting down first. */
+  private async whenStoreIsReady(): Promise<boolean> {
+    while (!this.store.availability().available) {
+      if (this.shutdown.signal.aborted) return false;
+      await new Promise((wake) => setTimeout(wake, STORE_POLL_MS).unref());
+    }
+    return !this.shutdown.signal.aborted;
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -92,9 +112,9 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     }
     const inFlight = [...this.jobs.values()].flatMap((job) => (job.inFlight ? [job.inFlight] : []));
     if (inFlight.length === 0) return;
-    this.logger.log(`waiting up to ${SHUTDOWN_WAIT_MS / 1000} s for ${inFlight.length} job run(s) to stop`);
+    this.logger.log(`waiting up to ${this.shutdownWaitMs / 1000} s for ${inFlight.length} job run(s) to stop`);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled(inFlight), new Promise((wake) => (timer = setTimeout(wake, SHUTDOWN_WAIT_MS)))]);
+    await Promise.race([Promise.allSettled(inFlight), new Promise((wake) => (timer = setTimeout(wake, this.shutdownWaitMs)))]);
     clearTimeout(timer);
   }
 

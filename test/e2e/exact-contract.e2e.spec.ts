@@ -80,6 +80,12 @@ describe('The contract is exact', () => {
       expect(health.headers.allow).toBe('GET, HEAD, OPTIONS');
     });
 
+    it('serves HEAD wherever GET is served (load balancers probe with it)', async () => {
+      await t.http().head('/api/v1/health').expect(200);
+      await t.http().head('/api/v1/health/ready').expect(200);
+      await t.http().head('/api/v1/chat/conversations').expect(401);
+    });
+
     it('answers OPTIONS with 204 and Allow, and an unknown path still with 404', async () => {
       const options = await t.http().options('/api/v1/chat/conversations').expect(204);
       expect(options.headers.allow).toBe('GET, HEAD, OPTIONS, POST');

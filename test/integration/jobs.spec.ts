@@ -1,8 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import mongoose from 'mongoose';
-import { LEASES_COLLECTION, Leases } from '../../src/common/jobs/lease.js';
+import { LEASES_COLLECTION, Leases, newInstanceId } from '../../src/common/jobs/lease.js';
 import type { JobContext, JobRunResult } from '../../src/jobs/job.js';
 import { JobScheduler } from '../../src/jobs/job-scheduler.service.js';
 import { CONVERSATION_COUNTS_JOB } from '../../src/messages/conversation-counts.job.js';
@@ -65,15 +64,17 @@ describe('leases', () => {
   it('takes over at once a lease left by a dead process of this machine, never one of a live process or another machine', async () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid;
     const hold = (owner: string) => new Leases(db, owner).tryAcquire('job:crashed', 60_000);
-    const contender = new Leases(db, `${hostname()}:${process.pid}:contender`);
+    // This machine and pid namespace, as lease owners name them.
+    const machine = newInstanceId().replace(/:\d+:[^:]+$/, '');
+    const contender = new Leases(db, `${machine}:${process.pid}:contender`);
 
-    await hold(`${hostname()}:${dead}:deadbeef`);
+    await hold(`${machine}:${dead}:deadbeef`);
     expect(await contender.tryAcquire('job:crashed', 60_000)).not.toBeNull();
     await db.collection(LEASES_COLLECTION).deleteMany({});
 
     const alive = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30_000)']);
     try {
-      await hold(`${hostname()}:${alive.pid}:cafebabe`);
+      await hold(`${machine}:${alive.pid}:cafebabe`);
       expect(await contender.tryAcquire('job:crashed', 60_000)).toBeNull();
     } finally {
       alive.kill();

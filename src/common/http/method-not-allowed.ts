@@ -35,13 +35,14 @@ export function methodNotAllowedMiddleware(app: NestExpressApplication): Request
     const literals = Math.max(0, ...matching.map((route) => route.literals));
     const allowed = new Set(matching.filter((route) => route.literals === literals).flatMap((route) => [...route.methods]));
     const method = request.method.toUpperCase();
+    // Express serves HEAD wherever it serves GET (load balancers and monitors probe with it).
+    if (allowed.has('GET')) allowed.add('HEAD');
     if (allowed.size === 0 || allowed.has(method) || allowed.has('_ALL')) {
       next();
       return;
     }
     // Answered before the logger's middleware runs, so the correlation id is assigned here.
     assignRequestId(request, response);
-    if (allowed.has('GET')) allowed.add('HEAD');
     allowed.add('OPTIONS');
     const allow = [...allowed].sort().join(', ');
     response.setHeader('Allow', allow);

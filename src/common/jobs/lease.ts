@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type mongoose from 'mongoose';
 
@@ -17,16 +18,28 @@ export interface LeaseRecord {
 
 /** An id for this process (and object: two app instances in one test process differ), used as a lease owner. */
 export function newInstanceId(): string {
-  return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  return `${machineId()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 }
 
 /**
- * Whether an owner id (`host:pid:random`, see newInstanceId) names a process of this machine that
- * no longer runs. Owners on other machines are never judged dead here: their leases expire.
+ * The host name, plus the pid namespace where the OS has one (Linux): containers that share a
+ * host name (host networking) but not their pids must not judge each other's processes.
+ */
+function machineId(): string {
+  try {
+    return `${hostname()}@${readlinkSync('/proc/self/ns/pid').replace(/\D/g, '')}`;
+  } catch {
+    return hostname();
+  }
+}
+
+/**
+ * Whether an owner id (`host@pidns:pid:random`, see newInstanceId) names a process of this
+ * machine and pid namespace that no longer runs. Owners on other machines are never judged dead here: their leases expire.
  */
 export function isDeadLocalProcess(owner: string): boolean {
   const match = /^(.*):(\d+):[^:]+$/.exec(owner);
-  if (!match || match[1] !== hostname()) return false;
+  if (!match || match[1] !== machineId()) return false;
   const pid = Number(match[2]);
   if (pid === process.pid) return false;
   try {

@@ -146,6 +146,8 @@ async function startJavaStore(options) {
   let attempt = 0;
   /** @type {NodeJS.Timeout | undefined} */
   let restartTimer;
+  /** @type {Promise<void> | undefined} a restart in progress */
+  let relaunch;
 
   const setState = (/** @type {StoreState} */ next) => {
     state = next;
@@ -169,13 +171,11 @@ async function startJavaStore(options) {
     const delay = RESTART_BACKOFF_MS[Math.min(attempt, RESTART_BACKOFF_MS.length - 1)];
     attempt += 1;
     restartTimer = setTimeout(() => {
-      launch(port).then(
+      relaunch = launch(port).then(
         (next) => {
-          if (stopping) {
-            next.child.stdin?.end();
-            return;
-          }
+          // When stopping meanwhile, stop() waits for this launch and then stops the new child.
           child = next.child;
+          if (stopping) return;
           upSince = Date.now();
           watch(next.child, next.stderr);
           log('info', `the embedded store is back on port ${port} (restart ${state.restarts})`);
@@ -207,6 +207,7 @@ async function startJavaStore(options) {
     stop: async () => {
       stopping = true;
       clearTimeout(restartTimer);
+      await relaunch;
       await stopChild(child, () => child.stdin?.end());
       setState({ status: 'stopped', reason: null, detail: null, restarts: state.restarts });
     },

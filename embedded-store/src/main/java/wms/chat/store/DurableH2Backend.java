@@ -15,6 +15,7 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -56,6 +57,23 @@ final class DurableH2Backend extends H2Backend {
     this.onFailure = onFailure;
     // Opening existing databases may have written metadata: make that durable before serving.
     committer.awaitDurable();
+  }
+
+  /** Stops the background commits, then closes the store with no write half applied. */
+  @Override
+  public void close() {
+    background.shutdown();
+    try {
+      background.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    committer.applyLock().writeLock().lock();
+    try {
+      super.close();
+    } finally {
+      committer.applyLock().writeLock().unlock();
+    }
   }
 
   CursorRegistry cursors() {

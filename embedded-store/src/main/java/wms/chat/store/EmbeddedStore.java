@@ -119,7 +119,12 @@ public final class EmbeddedStore {
     MVStore store;
     try {
       // No background commits: the backend commits and syncs before answering each write.
-      store = new MVStore.Builder().fileName(path.toString()).autoCommitDisabled().autoCommitBufferSize(0).open();
+      store = new MVStore.Builder()
+          .fileName(path.toString())
+          .autoCommitDisabled()
+          .autoCommitBufferSize(0)
+          .cacheSize(pageCacheMb())
+          .open();
     } catch (MVStoreException e) {
       int code = DurableH2Backend.isDiskFull(e) ? EXIT_DISK_FULL : EXIT_UNWRITABLE;
       fail(code, "cannot open the data file " + path + ": " + e.getMessage() + (code == EXIT_DISK_FULL ? "" : unwritableHint(directory)));
@@ -129,7 +134,22 @@ public final class EmbeddedStore {
       store.closeImmediately();
       fail(EXIT_UNWRITABLE, "the data file " + path + " opened read-only" + unwritableHint(directory));
     }
-    return new DurableH2Backend(store, directory.toFile(), minFreeBytes, EmbeddedStore::failed);
+    try {
+      return new DurableH2Backend(store, directory.toFile(), minFreeBytes, EmbeddedStore::failed);
+    } catch (GroupCommitter.CommitFailedException e) {
+      // Opening may write metadata; a disk that cannot take it is reported like any failed commit.
+      fail(DurableH2Backend.isDiskFull(e) ? EXIT_DISK_FULL : EXIT_STORE_FAILED, "cannot commit the data file " + path + ": " + e.getMessage());
+      return null;
+    }
+  }
+
+  /**
+   * H2's page cache holds decoded pages of the data file; its default (16 MB) is far below a chat
+   * history's working set, and every miss decodes a page again. A quarter of the heap, at most 256 MB.
+   */
+  private static int pageCacheMb() {
+    long quarterOfHeapMb = Runtime.getRuntime().maxMemory() / 4 >> 20;
+    return (int) Math.max(16, Math.min(256, quarterOfHeapMb));
   }
 
   private static String unwritableHint(Path directory) {
