@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { OcrEngine, extract } from '../../src/attachments/processing/extractors.js';
-import { ParserJob, ParserKilled, ParserSandbox, ParserStopped } from '../../src/attachments/processing/parser-sandbox.js';
+import {
+  ParserDidNotStart,
+  ParserJob,
+  ParserKilled,
+  ParserSandbox,
+  ParserStopped,
+} from '../../src/attachments/processing/parser-sandbox.js';
 import { ProcessingFailure } from '../../src/attachments/processing/processing-failure.js';
 import { readZipDirectory, repackStored, unpackZip } from '../../src/attachments/processing/zip-reader.js';
 import { sniffFileType } from '../../src/attachments/upload/file-policy.js';
@@ -200,6 +206,18 @@ describe('parser sandbox', () => {
     expect(error.code).toBe('PARSER_TIMEOUT');
     expect(Date.now() - started).toBeGreaterThanOrEqual(500);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('does not count a parser that never started against the file: it answers ParserDidNotStart, not a crash', async () => {
+    const path = join(directory, 'slow-start.mjs');
+    await writeFile(path, 'setTimeout(() => {}, 60_000);\n');
+    const sandbox = new ParserSandbox({ memoryMb: 128, timeoutMs: 5_000 }, { script: path, startupTimeoutMs: 300 });
+    const error = await sandbox.run(job(DOCX, 1), bytesOf(Buffer.from('x'))).then(
+      () => null,
+      (rejection: unknown) => rejection,
+    );
+    expect(error).toBeInstanceOf(ParserDidNotStart);
+    expect(error).not.toBeInstanceOf(ParserKilled);
   });
 
   it('does not let a parser buy more time by announcing its start again', async () => {

@@ -40,6 +40,16 @@ export class ParserKilled extends Error {
   }
 }
 
+/**
+ * The parser process did not start in time (a loaded machine): nothing is known about the file,
+ * so this is not counted against it; the processor retries it like any transient failure.
+ */
+export class ParserDidNotStart extends Error {
+  constructor(detail: string) {
+    super(`The file reader did not start: ${detail}`);
+  }
+}
+
 /** The sandbox was shut down (the app is stopping) while the parser ran: nothing is known about the file. */
 export class ParserStopped extends Error {
   constructor() {
@@ -59,6 +69,8 @@ export interface SandboxOptions {
   script?: string;
   /** Called when a run ends with a kill, for logs. */
   onKill?: (code: ParserKillCode, detail: string) => void;
+  /** How long a child may take to load before it announces its start (20 s; tests shorten it). */
+  startupTimeoutMs?: number;
 }
 
 /** How long a child may take to load its code; a machine this slow is not the file's fault. */
@@ -127,7 +139,7 @@ export class ParserSandbox {
         serialization: 'advanced',
       });
       let answer: Exclude<ParserMessage, { type: 'started' }> | undefined;
-      let killedFor: ParserKillCode | 'stopped' | undefined;
+      let killedFor: ParserKillCode | 'stopped' | 'no-start' | undefined;
       let killDetail = '';
       let inputError: Error | undefined;
       let stderr = '';
@@ -136,7 +148,7 @@ export class ParserSandbox {
       let lingering: NodeJS.Timeout | undefined;
       const exited = () => child.exitCode !== null || child.signalCode !== null;
 
-      const kill = (reason: ParserKillCode | 'stopped', detail: string, now = false) => {
+      const kill = (reason: ParserKillCode | 'stopped' | 'no-start', detail: string, now = false) => {
         if (killedFor !== undefined || answer !== undefined || exited()) return;
         killedFor = reason;
         killDetail = detail;
@@ -148,7 +160,8 @@ export class ParserSandbox {
         child.kill('SIGTERM');
         lingering = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
       };
-      const startup = setTimeout(() => kill('PARSER_CRASHED', `it did not start within ${STARTUP_MS / 1000} s`), STARTUP_MS);
+      const startupMs = this.options.startupTimeoutMs ?? STARTUP_MS;
+      const startup = setTimeout(() => kill('no-start', `it did not start within ${formatSeconds(startupMs)}`, true), startupMs);
       const memoryPoll = setInterval(() => {
         void residentMb(child.pid).then((rssMb) => {
           if (rssMb === null) clearInterval(memoryPoll);
@@ -170,6 +183,7 @@ export class ParserSandbox {
         if (spawnError) return reject(spawnError);
         if (answer) return settle(answer, resolve, reject);
         if (killedFor === 'stopped') return reject(new ParserStopped());
+        if (killedFor === 'no-start') return reject(new ParserDidNotStart(killDetail));
         const { kind, detail } = killedFor
           ? { kind: killedFor, detail: killDetail }
           : OUT_OF_MEMORY.test(stderr)
