@@ -1,8 +1,8 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import jwt from 'jsonwebtoken';
 import * as fixtures from '../test/support/fixtures.js';
 import { BENCH_SECRET, startBenchApp } from './lib/bench-app.js';
-import { sendJsonOk } from './lib/http.js';
+import { sendJsonOk, sendMultipart } from './lib/http.js';
 import { formatRow, runBenchmark, summarize } from './lib/stats.js';
 
 /**
@@ -45,41 +45,11 @@ function watchHealth(port: number): { stop(): Promise<number[]> } {
   };
 }
 
-function upload(port: number, token: string, messageId: string, files: Array<[Buffer, string]>): Promise<string> {
-  const boundary = `bench${Date.now()}`;
-  const parts = files.flatMap(([bytes, name]) => [
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-    ),
-    bytes,
-    Buffer.from('\r\n'),
-  ]);
-  const body = Buffer.concat([...parts, Buffer.from(`--${boundary}--\r\n`)]);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: `/api/v1/chat/messages/${messageId}/attachments`,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': body.length,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () =>
-          res.statusCode === 201 ? resolve(text) : reject(new Error(`upload: ${res.statusCode} ${text.slice(0, 300)}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+async function upload(port: number, token: string, messageId: string, files: Array<[Buffer, string]>): Promise<string> {
+  const parts = files.map(([source, name]) => ({ name, contentType: 'application/octet-stream', source }));
+  const response = await sendMultipart(port, `/api/v1/chat/messages/${messageId}/attachments`, token, parts);
+  if (response.status !== 201) throw new Error(`upload: ${response.status} ${response.body.slice(0, 300)}`);
+  return response.body;
 }
 
 async function main(): Promise<void> {

@@ -5,10 +5,9 @@ import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createReadStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
-import { sendJsonOk } from './lib/http.js';
+import { type BenchResponse, sendJsonOk, sendMultipart } from './lib/http.js';
 import { runBenchmark } from './lib/stats.js';
 
 /**
@@ -120,38 +119,10 @@ async function startServer(work: string, port: number): Promise<ChildProcess> {
   }
 }
 
-function uploadFile(port: number, token: string, messageId: string, path: string, size: number): Promise<{ status: number; body: string }> {
-  const boundary = `----bench${Date.now()}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="dock-recording.wav"\r\nContent-Type: audio/wav\r\n\r\n`,
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: `/api/v1/chat/messages/${messageId}/attachments`,
-        headers: {
-          authorization: `Bearer ${token}`,
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': head.length + size + tail.length,
-        },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    req.write(head);
-    const file = createReadStream(path);
-    file.on('end', () => req.end(tail));
-    file.pipe(req, { end: false });
-  });
+function uploadFile(port: number, token: string, messageId: string, path: string, size: number): Promise<BenchResponse> {
+  return sendMultipart(port, `/api/v1/chat/messages/${messageId}/attachments`, token, [
+    { name: 'dock-recording.wav', contentType: 'audio/wav', source: { path, size } },
+  ]);
 }
 
 /** Streams a GET to nowhere; resolves with the byte count. */
