@@ -45,8 +45,8 @@ describe('Store outages', () => {
     process.kill(app.storePid()!, 'SIGKILL');
     const write = await send('during the outage', conversation);
     expect(write.ms).toBeLessThan(2500);
-    expect(write.status).toBe(503);
-    expect(write.body).toMatchObject({ statusCode: 503, code: 'STORE_UNAVAILABLE' });
+    // Status and body together, so a failure shows which code was answered instead.
+    expect({ status: write.status, body: write.body }).toMatchObject({ status: 503, body: { statusCode: 503, code: 'STORE_UNAVAILABLE' } });
     expect(write.headers['retry-after']).toBe('2');
     const read = await app.request('GET', `${CONVERSATIONS}/${conversation}/messages`, { sub: USER });
     expect(read.status).toBe(503);

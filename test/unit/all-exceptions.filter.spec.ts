@@ -77,6 +77,24 @@ describe('AllExceptionsFilter', () => {
     expect(respond(conflict)).toMatchObject({ status: 503, body: { code: 'STORE_UNAVAILABLE' }, headers: { 'Retry-After': '2' } });
   });
 
+  it('maps the errors of a store going away to 503 STORE_UNAVAILABLE: network, closed server or pool, bulk writes cut off', () => {
+    const network = new mongoose.mongo.MongoNetworkError('read ECONNRESET');
+    // The driver does not export its pool errors; they are known by name, as a closing pool raises them.
+    const poolClosed = new mongoose.mongo.MongoDriverError('Attempted to check out a connection from closed pool');
+    Object.defineProperty(poolClosed, 'name', { value: 'PoolClosedError' });
+    for (const error of [
+      network,
+      new mongoose.mongo.MongoServerClosedError(),
+      new mongoose.mongo.MongoBulkWriteError(network, {} as never),
+      poolClosed,
+      new mongoose.mongo.MongoServerError({ message: 'interrupted at shutdown', code: 11600 }),
+    ]) {
+      expect(respond(error)).toMatchObject({ status: 503, body: { code: 'STORE_UNAVAILABLE' }, headers: { 'Retry-After': '2' } });
+    }
+    const full = new mongoose.mongo.MongoServerError({ message: 'disk full', code: 14031 });
+    expect(respond(full)).toMatchObject({ status: 507, body: { code: 'STORAGE_FULL' } });
+  });
+
   it('maps any other driver error to 500 STORE_ERROR, never INTERNAL_ERROR', () => {
     const odd = new mongoose.mongo.MongoServerError({ message: 'something new', code: 987654 });
     expect(respond(odd)).toMatchObject({ status: 500, body: { code: 'STORE_ERROR' } });

@@ -27,6 +27,12 @@ const TRANSIENT_SERVER_CODES = new Set([6, 7, 24, 46, 50, 64, 89, 112, 133, 202,
  */
 const UNSTORABLE_SERVER_CODES = new Set([52, 55, 56, 57, 121, 10334, 17280, 17419]);
 
+/**
+ * Driver errors (not exported by the driver, known by name) raised while a server is going away:
+ * its connection pool closed, or no connection came free in time.
+ */
+const UNAVAILABLE_DRIVER_ERRORS = new Set(['PoolClosedError', 'WaitQueueTimeoutError']);
+
 export function storeUnavailable(message = 'The database is unavailable; retry shortly'): AppException {
   return new AppException(HttpStatus.SERVICE_UNAVAILABLE, ErrorCode.STORE_UNAVAILABLE, message).withHeader(
     'Retry-After',
@@ -64,7 +70,9 @@ export function fromStoreError(error: unknown): AppException | undefined {
     error instanceof mongo.MongoNetworkError ||
     error instanceof mongo.MongoNotConnectedError ||
     error instanceof mongo.MongoTopologyClosedError ||
-    error instanceof mongoose.Error.MongooseServerSelectionError
+    error instanceof mongo.MongoServerClosedError ||
+    error instanceof mongoose.Error.MongooseServerSelectionError ||
+    (error instanceof mongo.MongoError && UNAVAILABLE_DRIVER_ERRORS.has(error.name))
   ) {
     return storeUnavailable();
   }
