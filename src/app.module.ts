@@ -22,6 +22,8 @@ import { ExportModule } from './export/export.module.js';
 import { FeedbackModule } from './feedback/feedback.module.js';
 import { PreferencesModule } from './preferences/preferences.module.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
+import { UserDataModule } from './common/user-data/user-data.registry.js';
+import { ComplianceModule } from './compliance/compliance.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -51,6 +53,8 @@ export class AppModule {
         DatabaseModule.forRoot(options.database),
         // The one scheduler: feature modules register their jobs with its JobScheduler.
         JobsModule,
+        // The seam every module registers its user-data provider with; compliance drives them.
+        UserDataModule,
         AuthModule,
         HealthModule,
         // Before ConversationsModule: their routes (/conversations/search, /conversations/export) must win over /conversations/:id.
@@ -64,6 +68,7 @@ export class AppModule {
         FeedbackModule,
         attachments,
         ...(options.config.websockets.enabled ? [RealtimeModule.forRoot({ chat })] : []),
+        ComplianceModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };

@@ -85,9 +85,25 @@ export interface AppConfig {
   /** Redis for cross-instance realtime traffic (Socket.IO adapter); unset: single instance. */
   redisUrl?: string;
   compliance: {
+    /** ENABLE_DATA_RETENTION: the retention job purges (or anonymises, per policy) what outlived its period. */
     enableDataRetention: boolean;
     enableChatExport: boolean;
     anonymizationEnabled: boolean;
+    /** CHAT_RETENTION_CRON: when the retention job runs. */
+    retentionCron: string;
+    /** Conversations deleted with permanent=true are purged this long after the delete. */
+    permanentDeleteGraceMinutes: number;
+    /** How long a finished data-export archive can be downloaded. */
+    dataExportTtlHours: number;
+    /** Audit entries older than this are pruned (the chain stays verifiable from a recorded anchor). */
+    auditRetentionDays: number;
+    /**
+     * Key of the keyed hashes that stand for user ids in the audit log (CHAT_AUDIT_HASH_KEY).
+     * Unset: a random key is generated once and kept in the database.
+     */
+    auditHashKey?: string;
+    /** Failed authentications from one address within a minute that make a burst worth an audit entry. */
+    authFailureBurst: number;
   };
   /** Scheduled jobs (src/jobs): cron expressions of 5 fields, or 6 with seconds first. */
   jobs: {
@@ -204,6 +220,12 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       enableDataRetention: reader.boolean('ENABLE_DATA_RETENTION', true),
       enableChatExport: reader.boolean('ENABLE_CHAT_EXPORT', true),
       anonymizationEnabled: reader.boolean('CHAT_ANONYMIZATION_ENABLED', false),
+      retentionCron: reader.cron('CHAT_RETENTION_CRON', '30 3 * * *'),
+      permanentDeleteGraceMinutes: reader.integer('CHAT_PERMANENT_DELETE_GRACE_MINUTES', 60, 0, 10_080),
+      dataExportTtlHours: reader.integer('CHAT_DATA_EXPORT_TTL_HOURS', 72, 1, 8760),
+      auditRetentionDays: reader.integer('CHAT_AUDIT_RETENTION_DAYS', 730, 1, 36500),
+      auditHashKey: reader.secret('CHAT_AUDIT_HASH_KEY', 32),
+      authFailureBurst: reader.integer('CHAT_AUTH_FAILURE_BURST', 20, 1, 1_000_000),
     },
     jobs: {
       countRepair: {
@@ -284,6 +306,16 @@ class EnvReader {
 
   optionalString(name: string): string | undefined {
     return this.raw(name);
+  }
+
+  /** An optional secret of at least `minLength` characters. */
+  secret(name: string, minLength: number): string | undefined {
+    const value = this.optionalString(name);
+    if (value !== undefined && value.length < minLength) {
+      this.problem(name, `must be at least ${minLength} characters long`);
+      return undefined;
+    }
+    return value;
   }
 
   string(name: string, fallback: string): string {

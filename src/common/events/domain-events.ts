@@ -14,6 +14,9 @@ export const DomainEvent = {
   AttachmentProcessed: 'attachment.processed',
   AttachmentFailed: 'attachment.failed',
   AttachmentDeleted: 'attachment.deleted',
+  AgentChanged: 'agent.changed',
+  AuthenticationFailed: 'auth.failed',
+  DataExportReady: 'data-export.ready',
 } as const;
 
 export interface ConversationEventPayload {
@@ -66,6 +69,34 @@ export interface AttachmentEventPayload {
   attachment: unknown;
 }
 
+export interface AgentChangedPayload {
+  /** The admin who made the change. */
+  actorId: string;
+  actorRoles: string[];
+  agentKey: string;
+  action: 'created' | 'updated' | 'deleted';
+  /** The agent's version after the change (none after a delete). */
+  version: number | null;
+}
+
+export interface AuthenticationFailedPayload {
+  /** The client's address as the server saw it. */
+  ip: string;
+  /** Why: missing, expired, bad signature, ... (never the token itself). */
+  reason: string;
+  method: string;
+  path: string;
+}
+
+export interface DataExportReadyPayload {
+  /** Who asked for the export: the one notified. */
+  userId: string;
+  exportId: string;
+  /** Whose data it holds. */
+  subjectUserId: string;
+  expiresAt: string;
+}
+
 export interface DomainEventMap {
   [DomainEvent.ConversationCreated]: ConversationEventPayload;
   [DomainEvent.ConversationUpdated]: ConversationEventPayload;
@@ -78,4 +109,7 @@ export interface DomainEventMap {
   [DomainEvent.AttachmentProcessed]: AttachmentEventPayload;
   [DomainEvent.AttachmentFailed]: AttachmentEventPayload;
   [DomainEvent.AttachmentDeleted]: AttachmentEventPayload;
+  [DomainEvent.AgentChanged]: AgentChangedPayload;
+  [DomainEvent.AuthenticationFailed]: AuthenticationFailedPayload;
+  [DomainEvent.DataExportReady]: DataExportReadyPayload;
 }

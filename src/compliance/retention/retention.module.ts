@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+
+/** Retention policies, the dry run and the scheduled purge. */
+@Module({})
+export class RetentionModule {}
