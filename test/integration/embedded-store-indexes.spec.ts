@@ -11,6 +11,10 @@ interface IndexedDoc {
   owner: mongoose.Types.ObjectId | string;
   n?: number | null;
   tags?: string[];
+  /** A nested field, indexed by its dotted path. */
+  meta?: { id: string };
+  /** Subdocuments in an array, indexed by a dotted path through it. */
+  parts?: { id: string }[];
   at: Date;
 }
 
@@ -35,7 +39,11 @@ describe('queries served by secondary indexes', () => {
     await collection.createIndex({ owner: 1, at: 1 }, { name: 'owner_at' });
     await collection.createIndex({ tags: 1 }, { name: 'tags' });
     await collection.createIndex({ n: 1 }, { name: 'n' });
+    await collection.createIndex({ 'meta.id': 1 }, { name: 'meta_id' });
+    await collection.createIndex({ 'parts.id': 1 }, { name: 'parts_id' });
     await collection.insertMany([
+      { owner: 'nested-owner', meta: { id: 'm1' }, parts: [{ id: 'p1' }, { id: 'p2' }], at: new Date(8000) },
+      { owner: 'nested-owner', meta: { id: 'm2' }, parts: [{ id: 'p2' }], at: new Date(9000) },
       { owner: ids[1], n: 1.0, tags: ['c'], at: new Date(3000) },
       { owner: ids[1], n: 3, tags: [], at: new Date(4000) },
       { owner: ids[2], n: null, at: new Date(5000) },
@@ -72,8 +80,16 @@ describe('queries served by secondary indexes', () => {
     ['an empty array', () => ({ tags: [] })],
     ['a whole array', () => ({ tags: ['a', 'b'] })],
     ['a regular expression', () => ({ owner: /text/ })],
+    ['equality on a nested field (dotted index)', () => ({ 'meta.id': 'm1' })],
+    ['$in on a nested field', () => ({ 'meta.id': { $in: ['m1', 'm2'] } })],
+    ['a field of subdocuments in an array', () => ({ 'parts.id': 'p2' })],
   ])('%s', async (_case, filter) => {
     await expectSameAsScan(filter());
+  });
+
+  it('finds documents by a dotted index path (not an empty answer)', async () => {
+    expect(await expectSameAsScan({ 'meta.id': 'm1' })).toHaveLength(1);
+    expect(await expectSameAsScan({ 'parts.id': 'p2' })).toHaveLength(2);
   });
 
   it('follows updates of the indexed field and deletions', async () => {

@@ -99,13 +99,27 @@ final class SecondaryIndex<P> extends Index<P> {
     Object condition = query.get(leadingField);
     Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
     Set<P> result = new LinkedHashSet<>();
-    for (KeyValue value : leadingKeyIndex.getKeyValues(new Document(leadingField, wanted))) {
+    for (KeyValue value : leadingKeyIndex.getKeyValues(probe(wanted))) {
       Set<P> positions = positionsByValue.get(value);
       if (positions != null) {
         result.addAll(positions);
       }
     }
     return new ArrayList<>(result);
+  }
+
+  /**
+   * A document holding `wanted` at the leading field's path, nested for a dotted name as stored
+   * documents hold it: key extraction reads dotted names as paths, so a flat `{"a.b": v}` probe
+   * would yield the key of a missing field and the lookup would find nothing.
+   */
+  private Document probe(Object wanted) {
+    String[] parts = leadingField.split("\\.");
+    Document probe = new Document(parts[parts.length - 1], wanted);
+    for (int index = parts.length - 2; index >= 0; index -= 1) {
+      probe = new Document(parts[index], probe);
+    }
+    return probe;
   }
 
   @Override
