@@ -1,7 +1,7 @@
 import { ZipArchive } from 'archiver';
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { appendZipEntry } from '../../common/archive/zip-entry.js';
 import { coalesce } from '../streaming.js';
 import { ExportSource, ExportedMessage, exportFileName } from './export-model.js';
 import { jsonConversation } from './text-formats.js';
@@ -9,14 +9,19 @@ import { jsonConversation } from './text-formats.js';
 /**
  * A zip of a history: `conversations/<name>.json` per conversation (the JSON export's form), one
  * entry at a time, then `index.json` listing each with its file and the number of messages in it.
- * A failure part-way cuts the output (a truncated zip is detectable).
+ * A failure part-way (the store, or the client going away) cuts the output: a truncated zip is
+ * detectable.
  */
 export async function writeZipHistory(
   output: NodeJS.WritableStream & { destroy(error?: Error): void },
   sources: AsyncIterable<ExportSource>,
 ): Promise<void> {
   const archive = new ZipArchive({ zlib: { level: 6 } });
-  const done = pipeline(archive, output).catch(() => output.destroy());
+  const gone = new AbortController();
+  const done = pipeline(archive, output).catch((error: unknown) => {
+    gone.abort(error);
+    output.destroy();
+  });
   const index: Record<string, unknown>[] = [];
   try {
     for await (const source of sources) {
@@ -24,10 +29,11 @@ export async function writeZipHistory(
       const name = `conversations/${exportFileName(conversation, 'json')}`;
       let exported = 0;
       const counted: ExportSource = { conversation, messages: counting(source.messages, () => (exported += 1)) };
-      const added = once(archive, 'entry');
-      archive.append(Readable.from(coalesce(jsonConversation(counted))), { name, date: new Date(conversation.updatedAt) });
       // The next conversation is read only when this one is written.
-      await added;
+      await appendZipEntry(archive, name, Readable.from(coalesce(jsonConversation(counted))), {
+        date: new Date(conversation.updatedAt),
+        signal: gone.signal,
+      });
       index.push({
         id: conversation.id,
         title: conversation.title,
