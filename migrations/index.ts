@@ -7,6 +7,11 @@ import { searchTerms } from './0005-search-terms.js';
 import { attachmentFilesIndexes } from './0006-attachment-files-indexes.js';
 import { searchTermPairs } from './0007-search-term-pairs.js';
 import { scheduledJobs } from './0008-scheduled-jobs.js';
+import { auditLog } from './0009-audit-log.js';
+import { userDataIndexes } from './0010-user-data-indexes.js';
+import { dataExports } from './0011-data-exports.js';
+import { legalHoldsAndRetentionPolicies } from './0012-legal-holds-and-retention-policies.js';
+import { erasures } from './0013-erasures.js';
 
 /** Every migration, in id order. A new migration is a new file here and one line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -18,4 +23,9 @@ export const MIGRATIONS: readonly Migration[] = [
   attachmentFilesIndexes,
   searchTermPairs,
   scheduledJobs,
+  auditLog,
+  userDataIndexes,
+  dataExports,
+  legalHoldsAndRetentionPolicies,
+  erasures,
 ];

@@ -57,8 +57,8 @@ export class AgentsController {
   @ApiOperation({ summary: 'Create an agent (admin)' })
   @ApiCreatedResponse({ type: AgentDto })
   @ApiErrorResponses(403, 409)
-  create(@Body() dto: CreateAgentDto): Promise<AgentDto> {
-    return this.agents.create(dto);
+  create(@CurrentUser() admin: AuthenticatedUser, @Body() dto: CreateAgentDto): Promise<AgentDto> {
+    return this.agents.create(admin, dto);
   }
 
   @Patch(':key')
@@ -66,8 +66,8 @@ export class AgentsController {
   @ApiOperation({ summary: 'Change an agent (admin); changes to what shapes answers make a new version' })
   @ApiOkResponse({ type: AgentDto })
   @ApiErrorResponses(403, 404)
-  update(@Param() { key }: AgentKeyParams, @Body() dto: UpdateAgentDto): Promise<AgentDto> {
-    return this.agents.update(key, dto);
+  update(@CurrentUser() admin: AuthenticatedUser, @Param() { key }: AgentKeyParams, @Body() dto: UpdateAgentDto): Promise<AgentDto> {
+    return this.agents.update(admin, key, dto);
   }
 
   @Delete(':key')
@@ -76,7 +76,7 @@ export class AgentsController {
   @ApiOperation({ summary: 'Delete an agent (admin); its versions stay, so past answers remain traceable' })
   @ApiNoContentResponse()
   @ApiErrorResponses(403, 404)
-  async remove(@Param() { key }: AgentKeyParams): Promise<void> {
-    await this.agents.delete(key);
+  async remove(@CurrentUser() admin: AuthenticatedUser, @Param() { key }: AgentKeyParams): Promise<void> {
+    await this.agents.delete(admin, key);
   }
 }

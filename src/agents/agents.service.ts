@@ -3,6 +3,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { AuthenticatedUser, wmsRoles } from '../auth/authenticated-user.js';
 import { AppException, ForbiddenActionException, ResourceNotFoundException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { AgentChangedPayload, DomainEvent } from '../common/events/domain-events.js';
 import { toAgentDto, toAgentSummaryDto, toAgentVersionDto } from './agent.mapper.js';
 import { AgentChanges, AgentRecord, AgentsRepository } from './agents.repository.js';
 import { AgentDto, AgentSummaryDto, AgentVersionDto } from './dto/agent.dto.js';
@@ -25,7 +27,10 @@ const SETTINGS_FIELDS = ['systemPrompt', 'provider', 'model', 'temperature', 'ma
 
 @Injectable()
 export class AgentsService {
-  constructor(private readonly agents: AgentsRepository) {}
+  constructor(
+    private readonly agents: AgentsRepository,
+    private readonly events: DomainEventBus,
+  ) {}
 
   async listUsable(user: AuthenticatedUser): Promise<AgentSummaryDto[]> {
     return (await this.agents.findEnabledForRoles(user.roles)).map(toAgentSummaryDto);
@@ -39,7 +44,8 @@ export class AgentsService {
     return toAgentDto(await this.require(key));
   }
 
-  async create(dto: CreateAgentDto): Promise<AgentDto> {
+  /** `admin` is who made the change: the audit log records it (as for update and delete). */
+  async create(admin: AuthenticatedUser, dto: CreateAgentDto): Promise<AgentDto> {
     const created = await this.agents.create(
       {
         key: dto.key,
@@ -58,11 +64,12 @@ export class AgentsService {
       },
       new Date(),
     );
+    await this.announce(admin, { agentKey: created.key, action: 'created', version: created.version });
     return toAgentDto(created);
   }
 
   /** Any change to what shapes answers (prompt, provider, model, settings, playbook) makes a new version. */
-  async update(key: string, dto: UpdateAgentDto): Promise<AgentDto> {
+  async update(admin: AuthenticatedUser, key: string, dto: UpdateAgentDto): Promise<AgentDto> {
     const current = await this.require(key);
     const { knowledgeBase, ...rest } = dto;
     const changes: AgentChanges = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
@@ -74,11 +81,18 @@ export class AgentsService {
     const settingsChanged = SETTINGS_FIELDS.some((field) => !isDeepStrictEqual(next[field], settingsOf(current)[field]));
     const updated = await this.agents.update(key, changes, settingsChanged ? next : null, new Date());
     if (!updated) throw agentNotFound(key);
+    await this.announce(admin, { agentKey: key, action: 'updated', version: updated.version, fields: Object.keys(changes).sort() });
     return toAgentDto(updated);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(admin: AuthenticatedUser, key: string): Promise<void> {
     if (!(await this.agents.delete(key))) throw agentNotFound(key);
+    await this.announce(admin, { agentKey: key, action: 'deleted', version: null });
+  }
+
+  /** Agent changes are audited: the answer waits until the change is recorded. */
+  private async announce(admin: AuthenticatedUser, change: Omit<AgentChangedPayload, 'actorId' | 'actorRoles'>): Promise<void> {
+    await this.events.publishAndWait(DomainEvent.AgentChanged, { actorId: admin.id, actorRoles: [...admin.roles], ...change });
   }
 
   /**

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
+import { ErrorResponseDto } from '../common/errors/error-response.dto.js';
 import { IdParams } from '../common/mongo/object-id.js';
 import { AttachmentsService, FileContent } from './attachments.service.js';
 import { AttachmentDto, AttachmentListDto } from './dto/attachment.dto.js';
@@ -25,6 +26,14 @@ import { contentDisposition } from '../common/http/content-disposition.js';
 
 const ApiPartialContentResponse = (options: Omit<ApiResponseOptions, 'status'>) =>
   ApiResponse({ ...options, status: HttpStatus.PARTIAL_CONTENT });
+
+/** Downloads of a file that is gone: removed when its owner was anonymised, or missing from storage. */
+const ApiFileGoneResponse = () =>
+  ApiResponse({
+    status: HttpStatus.GONE,
+    description: 'The file is gone (code ATTACHMENT_UNAVAILABLE): removed when its owner was anonymised, or missing from storage.',
+    type: ErrorResponseDto,
+  });
 
 /** A download is documented with every type an accepted file can have. */
 const FILE_BYTES = Object.fromEntries(ACCEPTED_MIME_TYPES.map((type) => [type, { schema: { type: 'string', format: 'binary' } }]));
@@ -88,6 +97,7 @@ export class AttachmentsController {
   @ApiOkResponse({ description: 'The file, with the type sniffed at upload as its Content-Type.', content: FILE_BYTES })
   @ApiPartialContentResponse({ description: 'The requested range.', content: FILE_BYTES })
   @ApiErrorResponses(409, 416)
+  @ApiFileGoneResponse()
   async content(
     @CurrentUser() user: AuthenticatedUser,
     @Param() { id }: IdParams,
@@ -118,6 +128,7 @@ export class AttachmentsController {
   @Get('attachments/:id/thumbnail')
   @ApiOperation({ summary: 'A small WebP preview of an image attachment (once processed)' })
   @ApiOkResponse({ description: 'The thumbnail.', content: { 'image/webp': { schema: { type: 'string', format: 'binary' } } } })
+  @ApiFileGoneResponse()
   async thumbnail(@CurrentUser() user: AuthenticatedUser, @Param() { id }: IdParams, @Res() response: Response): Promise<void> {
     const thumbnail = await this.attachments.thumbnail(user.id, id);
     setFileHeaders(response, thumbnail.mimeType, `"${thumbnail.etag}"`);

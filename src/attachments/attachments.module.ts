@@ -7,6 +7,7 @@ import type { AppConfig } from '../common/config/app-config.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
 import { AttachmentsContextContributor } from './attachments-context.contributor.js';
+import { AttachmentsUserDataProvider } from './attachments-user-data.provider.js';
 import { AttachmentsController } from './attachments.controller.js';
 import { AttachmentsRepository } from './attachments.repository.js';
 import { AttachmentsService } from './attachments.service.js';
@@ -47,6 +48,8 @@ export class AttachmentsModule {
         AttachmentsService,
         AttachmentProcessor,
         AttachmentsContextContributor,
+        // Registers with the global UserDataRegistry (UserDataModule), whether or not the routes are mounted.
+        AttachmentsUserDataProvider,
       ],
       exports: [AttachmentsService, AttachmentsContextContributor],
     };

@@ -3,7 +3,7 @@ import { InjectModel } from '@nestjs/mongoose';
 import mongoose, { Model, Types } from 'mongoose';
 import { TermCriteria, TimeKeyset, beforeKeyset, conversationScope, termFilter, timeRange } from '../common/search/search-criteria.js';
 import { MAX_ATTACHMENT_TERMS, attachmentSearchText, searchFields } from '../common/text/search-terms.js';
-import { Attachment, FileType, ProcessingError, StoredObject, Thumbnail } from './schemas/attachment.schema.js';
+import { Attachment, FileType, ProcessingError, REMOVED_STORAGE_DRIVER, StoredObject, Thumbnail } from './schemas/attachment.schema.js';
 
 export type AttachmentRecord = Attachment;
 
@@ -29,6 +29,14 @@ export interface ProcessingOutcome {
 }
 
 const { trusted } = mongoose;
+
+/** Where an attachment's files are, as erasure, purge and pseudonymisation read it. */
+export type StoredFiles = Pick<AttachmentRecord, '_id' | 'userId' | 'storage' | 'thumbnail' | 'extension' | 'processingStatus'>;
+
+const STORED_FILES_PROJECTION = { userId: 1, storage: 1, thumbnail: 1, extension: 1, processingStatus: 1 } as const;
+
+/** Why a file that was never processed will not be: it was removed first. */
+const FILE_REMOVED: ProcessingError = { code: 'FILE_REMOVED', message: 'The file was removed before it could be processed' };
 
 export interface AttachmentSearchFilter {
   terms: TermCriteria;
@@ -219,5 +227,101 @@ export class AttachmentsRepository {
   /** Gives a claimed attachment back (a transient failure), to be tried again after `retryAt`. */
   async release(id: Types.ObjectId, retryAt: Date): Promise<void> {
     await this.model.updateOne({ _id: id, processingStatus: 'pending' }, { $set: { claimedUntil: retryAt } }, { timestamps: false }).exec();
+  }
+
+  /** Every attachment of the owner with its extracted text, oldest first, in small batches (user data export). */
+  streamOwned(ownerId: string): AsyncIterable<AttachmentRecord> {
+    return this.model.find({ userId: ownerId }).sort({ createdAt: 1 }).batchSize(20).lean<AttachmentRecord>().cursor();
+  }
+
+  /** Where the files of the owner's attachments are (those still stored), oldest first, streamed (user data export). */
+  streamFilesOwned(
+    ownerId: string,
+  ): AsyncIterable<Pick<AttachmentRecord, '_id' | 'messageId' | 'originalName' | 'extension' | 'mimeType' | 'fileSize' | 'storage'>> {
+    return this.model
+      .find(
+        { userId: ownerId, 'storage.driver': trusted({ $ne: REMOVED_STORAGE_DRIVER }) },
+        { messageId: 1, originalName: 1, extension: 1, mimeType: 1, fileSize: 1, storage: 1 },
+      )
+      .sort({ createdAt: 1 })
+      .batchSize(200)
+      .lean<AttachmentRecord>()
+      .cursor();
+  }
+
+  /** The owner's attachments, and the stored files they point at (originals and thumbnails). */
+  async countOwned(ownerId: string): Promise<{ records: number; files: number }> {
+    return this.countFiles({ userId: ownerId });
+  }
+
+  /** Maintenance across all users (retention): attachments in these conversations and their stored files. */
+  async countInConversations(conversationIds: readonly Types.ObjectId[]): Promise<{ records: number; files: number }> {
+    if (conversationIds.length === 0) return { records: 0, files: 0 };
+    return this.countFiles({ conversationId: trusted({ $in: conversationIds }) });
+  }
+
+  /** Up to `limit` of the owner's attachments (only in `conversationIds` when given), with where their files are. */
+  storedFilesOwned(ownerId: string, conversationIds: readonly Types.ObjectId[] | undefined, limit: number): Promise<StoredFiles[]> {
+    const query: Record<string, unknown> = { userId: ownerId };
+    if (conversationIds) query.conversationId = trusted({ $in: conversationIds });
+    return this.model.find(query, STORED_FILES_PROJECTION).limit(limit).lean<StoredFiles[]>().exec();
+  }
+
+  /** Maintenance across all users (retention): up to `limit` attachments in these conversations, with where their files are. */
+  storedFilesInConversations(conversationIds: readonly Types.ObjectId[], limit: number): Promise<StoredFiles[]> {
+    if (conversationIds.length === 0) return Promise.resolve([]);
+    return this.model
+      .find({ conversationId: trusted({ $in: conversationIds }) }, STORED_FILES_PROJECTION)
+      .limit(limit)
+      .lean<StoredFiles[]>()
+      .exec();
+  }
+
+  /** Maintenance across all users (erasure, retention): removes these attachment records, whoever owns them; answers how many. */
+  async deleteByIds(ids: readonly Types.ObjectId[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return (await this.model.deleteMany({ _id: trusted({ $in: ids }) }).exec()).deletedCount;
+  }
+
+  /**
+   * Gives the owner's attachments to `pseudonym`, their files already removed: the record keeps
+   * type, size and times (for counts and aggregates), loses the name (`removed.<ext>`), the text,
+   * the thumbnail and the search terms, and is marked removed in storage. One still pending is
+   * failed, so a processor working on it cannot write its results back. Answers how many changed.
+   */
+  async replaceOwner(ownerId: string, pseudonym: string, attachments: readonly StoredFiles[], now: Date): Promise<number> {
+    if (attachments.length === 0) return 0;
+    const result = await this.model.bulkWrite(
+      attachments.map((attachment) => ({
+        updateOne: {
+          filter: { _id: attachment._id, userId: ownerId },
+          update: {
+            $set: {
+              userId: pseudonym,
+              originalName: `removed.${attachment.extension}`,
+              extractedText: null,
+              thumbnail: null,
+              storage: { driver: REMOVED_STORAGE_DRIVER, key: attachment._id.toHexString() },
+              updatedAt: now,
+              ...(attachment.processingStatus === 'pending'
+                ? { processingStatus: 'failed', processingError: FILE_REMOVED, claimedUntil: null, processedAt: now }
+                : {}),
+            },
+            $unset: { searchTerms: 1, searchTermsVersion: 1 },
+          },
+        },
+      })),
+      { ordered: false, timestamps: false },
+    );
+    return result.modifiedCount;
+  }
+
+  private async countFiles(scope: Record<string, unknown>): Promise<{ records: number; files: number }> {
+    const [records, originals, thumbnails] = await Promise.all([
+      this.model.countDocuments(scope).exec(),
+      this.model.countDocuments({ ...scope, 'storage.driver': trusted({ $ne: REMOVED_STORAGE_DRIVER }) }).exec(),
+      this.model.countDocuments({ ...scope, thumbnail: trusted({ $ne: null }) }).exec(),
+    ]);
+    return { records, files: originals + thumbnails };
   }
 }

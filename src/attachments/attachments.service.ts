@@ -16,7 +16,14 @@ import { toAttachmentDto } from './attachment.mapper.js';
 import { AttachmentRecord, AttachmentSearchFilter, AttachmentsRepository } from './attachments.repository.js';
 import { AttachmentDto } from './dto/attachment.dto.js';
 import { AttachmentProcessor } from './processing/attachment-processor.js';
-import { ATTACHMENT_STORAGE, type AttachmentStorage, type ByteRange, storageKeyFor } from './storage/attachment-storage.js';
+import { REMOVED_STORAGE_DRIVER, type StoredObject } from './schemas/attachment.schema.js';
+import {
+  ATTACHMENT_STORAGE,
+  type AttachmentStorage,
+  type ByteRange,
+  StoredFileMissingError,
+  storageKeyFor,
+} from './storage/attachment-storage.js';
 import { FileTypeRefusedError, SNIFF_BYTES, sanitizeFileName, sniffFileType } from './upload/file-policy.js';
 import { readHead } from './upload/head-reader.js';
 import { IncomingFilePart, formatMb, readMultipartFiles } from './upload/multipart-reader.js';
@@ -153,7 +160,7 @@ export class AttachmentsService {
         },
       ).withHeader('Content-Range', `bytes */${record.fileSize}`);
     }
-    const stream = await this.storage.read(record.storage.key, range);
+    const stream = await this.readStored(record, record.storage, range);
     return {
       attachment: toAttachmentDto(record),
       stream,
@@ -173,7 +180,7 @@ export class AttachmentsService {
       );
     }
     return {
-      stream: await this.storage.read(record.thumbnail.storage.key),
+      stream: await this.readStored(record, record.thumbnail.storage),
       mimeType: record.thumbnail.mimeType,
       length: record.thumbnail.fileSize,
       etag: `${record.sha256.slice(0, 32)}-thumbnail`,
@@ -320,6 +327,21 @@ export class AttachmentsService {
     }
   }
 
+  /**
+   * The bytes of a stored object; 410 when they are gone: removed on purpose (the owner was
+   * anonymised), or missing from storage although the record still points at them.
+   */
+  private async readStored(record: AttachmentRecord, stored: StoredObject, range?: ByteRange): Promise<Readable> {
+    if (stored.driver === REMOVED_STORAGE_DRIVER) throw fileGone('The file of this attachment was removed');
+    try {
+      return await this.storage.read(stored.key, range);
+    } catch (error) {
+      if (!(error instanceof StoredFileMissingError)) throw error;
+      this.logger.warn({ attachmentId: record._id.toHexString(), key: stored.key }, 'An attachment file is missing from storage');
+      throw fileGone('The file of this attachment is no longer stored');
+    }
+  }
+
   /** Deletes records and their files (best effort for files: a leftover file is logged). */
   private async discard(ownerId: string, records: AttachmentRecord[]): Promise<void> {
     if (records.length === 0) return;
@@ -331,7 +353,8 @@ export class AttachmentsService {
   }
 
   private async removeFiles(record: Pick<AttachmentRecord, '_id' | 'storage' | 'thumbnail'>): Promise<void> {
-    const keys = [record.storage.key, record.thumbnail?.storage.key].filter((key): key is string => key !== undefined);
+    const original = record.storage.driver === REMOVED_STORAGE_DRIVER ? undefined : record.storage.key;
+    const keys = [original, record.thumbnail?.storage.key].filter((key): key is string => key !== undefined);
     for (const key of keys) {
       try {
         await this.storage.remove(key);
@@ -376,6 +399,10 @@ function quotaExceededError(quotaBytes: number): AppException {
     `Your attachments would exceed your storage quota of ${mb} MB; delete some files first`,
     { quotaBytes },
   );
+}
+
+function fileGone(message: string): AppException {
+  return new AppException(HttpStatus.GONE, ErrorCode.ATTACHMENT_UNAVAILABLE, message);
 }
 
 function notFound(): ResourceNotFoundException {

@@ -1,15 +1,24 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import type { Request } from 'express';
 import { AppException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { DomainEvent } from '../common/events/domain-events.js';
 import { IS_PUBLIC_ROUTE } from './public.decorator.js';
 import { HttpStatus } from '@nestjs/common';
 
-/** Global guard: every route needs a valid bearer token unless marked @Public(). */
+/**
+ * Global guard: every route needs a valid bearer token unless marked @Public(). Each refusal is
+ * announced (address, reason, method and path; never the token), so bursts can be audited.
+ */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly events: DomainEventBus,
+  ) {
     super();
   }
 
@@ -20,11 +29,20 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     return isPublic ? true : super.canActivate(context);
   }
 
-  override handleRequest<TUser>(error: unknown, user: TUser | false, info: unknown): TUser {
+  override handleRequest<TUser>(error: unknown, user: TUser | false, info: unknown, context: ExecutionContext): TUser {
     if (user && !error) {
       return user;
     }
-    throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, explain(error ?? info));
+    const reason = explain(error ?? info);
+    const request = context.switchToHttp().getRequest<Request>();
+    this.events.publish(DomainEvent.AuthenticationFailed, {
+      ip: request.ip ?? request.socket?.remoteAddress ?? 'unknown',
+      reason,
+      method: request.method,
+      // The path only: a query string could carry anything, a token included.
+      path: request.originalUrl.split('?')[0] ?? '',
+    });
+    throw new AppException(HttpStatus.UNAUTHORIZED, ErrorCode.UNAUTHORIZED, reason);
   }
 }
 

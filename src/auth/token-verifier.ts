@@ -14,7 +14,12 @@ export interface WmsTokenClaims {
   iat?: unknown;
 }
 
-const USER_ID_PATTERN = /^[\w.@:|-]{1,128}$/;
+/**
+ * What a user id (the token subject) looks like; routes that take a user id accept the same. The
+ * word characters are written out (`\w` in JavaScript): in the OpenAPI document the pattern must
+ * mean the same in every regex dialect, and `\w` is Unicode in some.
+ */
+export const USER_ID_PATTERN = /^[A-Za-z0-9_.@:|-]{1,128}$/;
 
 /**
  * Turns verified claims into the caller; tokens whose claims are malformed are refused.

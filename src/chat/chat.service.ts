@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { AgentRuntime, AgentsService } from '../agents/agents.service.js';
 import type { AppConfig } from '../common/config/app-config.js';
@@ -11,6 +11,7 @@ import { ConversationsService, ConversationTurnContext } from '../conversations/
 import { MessageDto } from '../messages/dto/message.dto.js';
 import { MessagesService } from '../messages/messages.service.js';
 import type { GenerationInfo } from '../messages/schemas/message.schema.js';
+import { JobScheduler } from '../jobs/job-scheduler.service.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
 import { ContextBuilder } from './context-builder.js';
 import { countTokens } from '../common/text/tokenizer.js';
@@ -33,7 +34,9 @@ interface InFlightReply {
 
 const TITLE_MAX_LENGTH = 60;
 const SUMMARY_TRANSCRIPT_LIMIT = 100;
-const STALE_SWEEP_INTERVAL_MS = 60_000;
+export const STALE_REPLIES_JOB = 'stale-replies';
+/** Every minute: a reply left pending by a stopped instance is failed within a minute of going stale. */
+const STALE_REPLIES_CRON = '* * * * *';
 
 /**
  * The chat turn: stores the user's message and a pending reply first (so the question is never
@@ -41,13 +44,12 @@ const STALE_SWEEP_INTERVAL_MS = 60_000;
  * stores the outcome with its cost, timing and the agent version that produced it.
  */
 @Injectable()
-export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
+export class ChatService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ChatService.name);
   private readonly queue = new TurnQueue();
   private readonly inFlight = new Map<string, InFlightReply>();
   private readonly settings: { rateLimitPerMinute: number; staleAfterMs: number; drainMs: number };
   private closing = false;
-  private sweepTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly conversations: ConversationsService,
@@ -58,6 +60,7 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly providers: ProviderRegistry,
     private readonly events: DomainEventBus,
     private readonly rateLimiter: RateLimiter,
+    private readonly scheduler: JobScheduler,
     config: ConfigService<AppConfig, true>,
   ) {
     const llm = config.get('llm', { infer: true });
@@ -158,10 +161,13 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
     };
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.sweepStaleReplies();
-    this.sweepTimer = setInterval(() => void this.sweepStaleReplies(), STALE_SWEEP_INTERVAL_MS);
-    this.sweepTimer.unref();
+  /**
+   * Replies left pending by an instance that stopped mid-reply are failed by a scheduled job: it
+   * recovers other instances' abandoned work, so one instance does it per tick (the job's lease),
+   * and its runs are recorded.
+   */
+  onModuleInit(): void {
+    this.scheduler.register({ name: STALE_REPLIES_JOB, cron: STALE_REPLIES_CRON, runOnBoot: true, run: () => this.failStaleReplies() });
   }
 
   /**
@@ -169,7 +175,6 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
    * and stored as failed (clients see why and can regenerate), before the database closes.
    */
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.sweepTimer);
     this.closing = true;
     const deadline = Date.now() + this.settings.drainMs;
     while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 50));
@@ -307,16 +312,14 @@ export class ChatService implements OnApplicationBootstrap, OnModuleDestroy {
     for (const follower of reply.followers) follower(event);
   }
 
-  private async sweepStaleReplies(): Promise<void> {
-    try {
-      const failed = await this.messages.failStaleReplies(new Date(Date.now() - this.settings.staleAfterMs), {
-        code: 'INTERRUPTED',
-        message: 'The reply was interrupted. Regenerate it to try again.',
-      });
-      if (failed > 0) this.logger.warn(`Marked ${failed} interrupted replies as failed`);
-    } catch (error) {
-      this.logger.warn({ err: error }, 'Sweep of interrupted replies failed');
-    }
+  /** Fails replies still pending after every attempt could have timed out: their instance stopped while writing them. */
+  private async failStaleReplies(): Promise<{ failed: number }> {
+    const failed = await this.messages.failStaleReplies(new Date(Date.now() - this.settings.staleAfterMs), {
+      code: 'INTERRUPTED',
+      message: 'The reply was interrupted. Regenerate it to try again.',
+    });
+    if (failed > 0) this.logger.warn(`Marked ${failed} interrupted replies as failed`);
+    return { failed };
   }
 }
 

@@ -4,6 +4,7 @@ import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
 import { TermCriteria, termFilter } from '../common/search/search-criteria.js';
 import { searchFields } from '../common/text/search-terms.js';
+import type { RetentionQuery } from './retention-candidates.js';
 import { Conversation, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 
 /** A conversation as stored, as a plain object (never a Mongoose document). */
@@ -24,6 +25,12 @@ export interface ConversationChanges {
   metadata?: Record<string, unknown>;
   status?: Exclude<ConversationStatus, 'deleted'>;
 }
+
+/** What retention reads of a conversation. */
+export type RetentionRow = Pick<ConversationRecord, '_id' | 'userId' | 'role' | 'agentKey' | 'status' | 'lastActivityAt' | 'deletedAt'>;
+
+/** The fields of a conversation that carry personal data, as pseudonymisation reads and rewrites them. */
+export type PersonalFields = Pick<ConversationRecord, '_id' | 'title' | 'summary' | 'metadata'>;
 
 const { trusted } = mongoose;
 const DELETED: ConversationStatus = 'deleted';
@@ -286,4 +293,91 @@ export class ConversationsRepository {
     );
     return result.modifiedCount;
   }
+
+  /** Every conversation of the owner, deleted ones included, oldest first, streamed (user data export). */
+  streamOwned(ownerId: string): AsyncIterable<ConversationRecord> {
+    return this.model.find({ userId: ownerId }).sort({ createdAt: 1 }).batchSize(200).lean<ConversationRecord>().cursor();
+  }
+
+  countOwned(ownerId: string): Promise<number> {
+    return this.model.countDocuments({ userId: ownerId }).exec();
+  }
+
+  /** Removes every conversation of the owner, deleted ones included; answers how many. */
+  async deleteOwned(ownerId: string): Promise<number> {
+    return (await this.model.deleteMany({ userId: ownerId }).exec()).deletedCount;
+  }
+
+  /** Up to `limit` of the owner's conversations (only those among `ids` when given), with their personal fields. */
+  personalFields(ownerId: string, ids: readonly Types.ObjectId[] | undefined, limit: number): Promise<PersonalFields[]> {
+    const query: Record<string, unknown> = { userId: ownerId };
+    if (ids) query._id = trusted({ $in: ids });
+    return this.model.find(query, { title: 1, summary: 1, metadata: 1 }).limit(limit).lean<PersonalFields[]>().exec();
+  }
+
+  /**
+   * Gives the owner's conversations to `pseudonym` with their personal fields rewritten, and drops
+   * their title terms (search must not find them by the original words). Answers how many changed.
+   */
+  async replaceOwner(ownerId: string, pseudonym: string, rewritten: readonly PersonalFields[], now: Date): Promise<number> {
+    if (rewritten.length === 0) return 0;
+    const result = await this.model.bulkWrite(
+      rewritten.map((conversation) => ({
+        updateOne: {
+          filter: { _id: conversation._id, userId: ownerId },
+          update: {
+            $set: {
+              userId: pseudonym,
+              title: conversation.title,
+              summary: conversation.summary,
+              metadata: conversation.metadata,
+              updatedAt: now,
+            },
+            $unset: { titleTerms: 1, searchTermsVersion: 1 },
+          },
+        },
+      })),
+      { ordered: false, timestamps: false },
+    );
+    return result.modifiedCount;
+  }
+
+  /**
+   * Maintenance across all users (retention): conversations matching the query, in _id order
+   * after `afterId`. See RetentionQuery for how the time conditions combine.
+   */
+  findForRetention(query: RetentionQuery): Promise<RetentionRow[]> {
+    const time: Record<string, unknown>[] = [];
+    if (query.lastActivityBefore) time.push({ lastActivityAt: trusted({ $lt: query.lastActivityBefore }) });
+    if (query.deletedBefore) time.push({ status: DELETED, deletedAt: trusted({ $lt: query.deletedBefore }) });
+    if (time.length === 0) throw new Error('A retention query needs lastActivityBefore or deletedBefore');
+    const and: Record<string, unknown>[] = [time.length === 1 ? time[0]! : { $or: time }];
+    const role = inclusion(query.roles);
+    if (role) and.push({ role });
+    const agentKey = inclusion(query.agentKeys);
+    if (agentKey) and.push({ agentKey });
+    if (query.excludeUserIds?.length) and.push({ userId: trusted({ $nin: query.excludeUserIds }) });
+    const id: Record<string, unknown> = {};
+    if (query.afterId) id.$gt = query.afterId;
+    if (query.excludeConversationIds?.length) id.$nin = query.excludeConversationIds;
+    if (Object.keys(id).length > 0) and.push({ _id: trusted(id) });
+    return this.model
+      .find(and.length === 1 ? and[0]! : { $and: and }, { userId: 1, role: 1, agentKey: 1, status: 1, lastActivityAt: 1, deletedAt: 1 })
+      .sort({ _id: 1 })
+      .limit(query.limit)
+      .lean<RetentionRow[]>()
+      .exec();
+  }
+
+  /** Maintenance across all users (retention): removes these conversations, whoever owns them; answers how many. */
+  async deleteByIds(ids: readonly Types.ObjectId[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return (await this.model.deleteMany({ _id: trusted({ $in: ids }) }).exec()).deletedCount;
+  }
+}
+
+/** `{ $in, $nin }` of an inclusion filter, or undefined when it restricts nothing. */
+function inclusion<T>(filter: { in?: T[]; nin?: T[] } | undefined): unknown {
+  if (!filter || (filter.in === undefined && !filter.nin?.length)) return undefined;
+  return trusted({ ...(filter.in !== undefined ? { $in: filter.in } : {}), ...(filter.nin?.length ? { $nin: filter.nin } : {}) });
 }

@@ -9,17 +9,25 @@ import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
 import type { TermCriteria } from '../common/search/search-criteria.js';
+import { rewriteInBatches } from '../common/user-data/batches.js';
+import { maskStrings } from '../common/user-data/mask-strings.js';
+import type { DataCounts, Pseudonymisation } from '../common/user-data/user-data.js';
 import { toConversationDto } from './conversation.mapper.js';
 import { ConversationCounts, ConversationRecord, ConversationsRepository } from './conversations.repository.js';
 import { ConversationDto } from './dto/conversation.dto.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ListConversationsQuery } from './dto/list-conversations.query.js';
 import { UpdateConversationDto } from './dto/update-conversation.dto.js';
-import { ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
+import type { RetentionCandidate, RetentionQuery } from './retention-candidates.js';
+import { CONVERSATIONS_COLLECTION, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 import { AgentsService } from '../agents/agents.service.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
 
+export type { InclusionFilter, RetentionCandidate, RetentionQuery } from './retention-candidates.js';
+
 const LIST_SCOPE = 'conversations';
+/** Conversations read and rewritten per round trip when pseudonymising. */
+const PSEUDONYMISE_BATCH = 200;
 const DEFAULT_PAGE_SIZE = 20;
 const RESERVATION_ATTEMPTS = 20;
 
@@ -289,6 +297,65 @@ export class ConversationsService {
       current = reread;
     }
     return false;
+  }
+
+  /**
+   * Maintenance across all users (retention): conversations that match the query, in _id order,
+   * at most `limit`. See RetentionQuery for the time conditions.
+   */
+  async findForRetention(query: RetentionQuery): Promise<RetentionCandidate[]> {
+    return (await this.conversations.findForRetention(query)).map((row) => ({
+      id: row._id,
+      userId: row.userId,
+      role: row.role,
+      agentKey: row.agentKey ?? null,
+      status: row.status,
+      lastActivityAt: row.lastActivityAt,
+      deletedAt: row.deletedAt ?? null,
+    }));
+  }
+
+  /**
+   * Removes these conversations themselves (retention), whoever owns them. Call it last, once every
+   * ConversationDataProvider has purged what hangs under them: a purge interrupted before this
+   * point leaves the conversations in place, so the next run finds them again. Their counts need
+   * no care: the messages and the conversation go together.
+   */
+  async purgeConversations(ids: readonly Types.ObjectId[]): Promise<DataCounts> {
+    return { [CONVERSATIONS_COLLECTION]: await this.conversations.deleteByIds(ids) };
+  }
+
+  /**
+   * Gives those of these conversations that belong to `request.userId` to the pseudonym, with
+   * title, summary and metadata masked (retention policies that anonymise); the others are left alone.
+   */
+  async pseudonymiseConversations(ids: readonly Types.ObjectId[], request: Pseudonymisation): Promise<DataCounts> {
+    if (ids.length === 0) return { [CONVERSATIONS_COLLECTION]: 0 };
+    return { [CONVERSATIONS_COLLECTION]: await this.rewriteOwner(request, ids) };
+  }
+
+  /** Every conversation of `request.userId` given to the pseudonym, personal fields masked (user anonymisation). */
+  async pseudonymiseUser(request: Pseudonymisation): Promise<DataCounts> {
+    return { [CONVERSATIONS_COLLECTION]: await this.rewriteOwner(request, undefined) };
+  }
+
+  private rewriteOwner(request: Pseudonymisation, ids: readonly Types.ObjectId[] | undefined): Promise<number> {
+    const mask = (text: string) => request.maskText(text);
+    return rewriteInBatches(
+      () => this.conversations.personalFields(request.userId, ids, PSEUDONYMISE_BATCH),
+      (batch) =>
+        this.conversations.replaceOwner(
+          request.userId,
+          request.pseudonym,
+          batch.map((conversation) => ({
+            _id: conversation._id,
+            title: conversation.title === null || conversation.title === undefined ? null : mask(conversation.title),
+            summary: conversation.summary ? { ...conversation.summary, text: mask(conversation.summary.text) } : null,
+            metadata: maskStrings(conversation.metadata ?? {}, mask),
+          })),
+          new Date(),
+        ),
+    );
   }
 
   private async requireVisible(ownerId: string, id: string): Promise<ConversationRecord> {

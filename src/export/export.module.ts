@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { AuditModule } from '../compliance/audit/audit.module.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
 import { AdminExportController } from './admin-export.controller.js';
@@ -14,7 +15,7 @@ export class ExportModule {
   static forRoot(options: { userExports: boolean; attachments: DynamicModule }): DynamicModule {
     return {
       module: ExportModule,
-      imports: [ConversationsModule, MessagesModule, options.attachments],
+      imports: [ConversationsModule, MessagesModule, options.attachments, AuditModule],
       controllers: [...(options.userExports ? [ExportController] : []), AdminExportController],
       providers: [ExportService],
     };

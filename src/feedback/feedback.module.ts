@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { MessagesModule } from '../messages/messages.module.js';
+import { FeedbackUserDataProvider } from './feedback-user-data.provider.js';
 import { FeedbackController } from './feedback.controller.js';
 import { FeedbackRepository } from './feedback.repository.js';
 import { FeedbackService } from './feedback.service.js';
@@ -9,6 +10,7 @@ import { MessageFeedback, MessageFeedbackSchema } from './schemas/feedback.schem
 @Module({
   imports: [MessagesModule, MongooseModule.forFeature([{ name: MessageFeedback.name, schema: MessageFeedbackSchema }])],
   controllers: [FeedbackController],
-  providers: [FeedbackRepository, FeedbackService],
+  // FeedbackUserDataProvider registers with the global UserDataRegistry (UserDataModule).
+  providers: [FeedbackRepository, FeedbackService, FeedbackUserDataProvider],
 })
 export class FeedbackModule {}

@@ -1,9 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { Model, Types } from 'mongoose';
+import mongoose, { Model, Types } from 'mongoose';
 import { MessageFeedback, Rating } from './schemas/feedback.schema.js';
 
 export type FeedbackRecord = MessageFeedback;
+
+/** The fields of a rating that carry personal data, as pseudonymisation reads and rewrites them. */
+export type PersonalFields = Pick<FeedbackRecord, '_id' | 'comment'>;
+
+const { trusted } = mongoose;
 
 @Injectable()
 export class FeedbackRepository {
@@ -31,5 +36,53 @@ export class FeedbackRepository {
       .lean<FeedbackRecord>()
       .orFail()
       .exec();
+  }
+
+  /** Every rating of the owner, oldest first, streamed (user data export). */
+  streamOwned(ownerId: string): AsyncIterable<FeedbackRecord> {
+    return this.model.find({ userId: ownerId }).sort({ createdAt: 1 }).batchSize(500).lean<FeedbackRecord>().cursor();
+  }
+
+  countOwned(ownerId: string): Promise<number> {
+    return this.model.countDocuments({ userId: ownerId }).exec();
+  }
+
+  /** Removes every rating of the owner; answers how many. */
+  async deleteOwned(ownerId: string): Promise<number> {
+    return (await this.model.deleteMany({ userId: ownerId }).exec()).deletedCount;
+  }
+
+  /** Up to `limit` of the owner's ratings (only in `conversationIds` when given), with their comments. */
+  personalFields(ownerId: string, conversationIds: readonly Types.ObjectId[] | undefined, limit: number): Promise<PersonalFields[]> {
+    const query: Record<string, unknown> = { userId: ownerId };
+    if (conversationIds) query.conversationId = trusted({ $in: conversationIds });
+    return this.model.find(query, { comment: 1 }).limit(limit).lean<PersonalFields[]>().exec();
+  }
+
+  /** Gives the owner's ratings to `pseudonym` with their comments rewritten; rating and agent version stay. */
+  async replaceOwner(ownerId: string, pseudonym: string, rewritten: readonly PersonalFields[], now: Date): Promise<number> {
+    if (rewritten.length === 0) return 0;
+    const result = await this.model.bulkWrite(
+      rewritten.map((feedback) => ({
+        updateOne: {
+          filter: { _id: feedback._id, userId: ownerId },
+          update: { $set: { userId: pseudonym, comment: feedback.comment, updatedAt: now } },
+        },
+      })),
+      { ordered: false, timestamps: false },
+    );
+    return result.modifiedCount;
+  }
+
+  /** Maintenance across all users (retention): ratings in these conversations. */
+  countInConversations(conversationIds: readonly Types.ObjectId[]): Promise<number> {
+    if (conversationIds.length === 0) return Promise.resolve(0);
+    return this.model.countDocuments({ conversationId: trusted({ $in: conversationIds }) }).exec();
+  }
+
+  /** Maintenance across all users (retention): removes the ratings in these conversations; answers how many. */
+  async deleteInConversations(conversationIds: readonly Types.ObjectId[]): Promise<number> {
+    if (conversationIds.length === 0) return 0;
+    return (await this.model.deleteMany({ conversationId: trusted({ $in: conversationIds }) }).exec()).deletedCount;
   }
 }

@@ -79,9 +79,9 @@ export class ConversationCountsJob implements OnModuleInit {
 
   private async check(conversation: ConversationCountsSnapshot): Promise<'ok' | 'repaired' | 'deferred'> {
     const id = new Types.ObjectId(conversation.id);
-    const stored = await this.messages.storedCounts(conversation.userId, id);
+    const stored = await this.messages.conversationCounts(id);
     if (stored.count === conversation.messageCount && conversation.lastSeq >= stored.maxSeq) return 'ok';
-    const lastMessageAt = await this.messages.latestTimestamp(conversation.userId, id);
+    const lastMessageAt = await this.messages.conversationLatestTimestamp(id);
     const repaired = await this.conversations.repairCounts(conversation, {
       messageCount: stored.count,
       lastSeq: stored.maxSeq,

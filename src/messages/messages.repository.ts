@@ -34,6 +34,9 @@ export interface CompletedReply {
 
 const PENDING: MessageStatus = 'pending';
 
+/** The fields of a message that carry personal data, as pseudonymisation reads and rewrites them. */
+export type PersonalFields = Pick<MessageRecord, '_id' | 'content' | 'metadata'>;
+
 export type HistoryOrder = 'asc' | 'desc';
 
 const { trusted } = mongoose;
@@ -96,15 +99,6 @@ export class MessagesRepository {
       .lean<Pick<MessageRecord, 'timestamp'>>()
       .exec();
     return latest?.timestamp ?? null;
-  }
-
-  /** How many messages the conversation holds and its highest seq (0 when empty), for the count repair. */
-  async storedCounts(ownerId: string, conversationId: Types.ObjectId): Promise<{ count: number; maxSeq: number }> {
-    const [count, highest] = await Promise.all([
-      this.model.countDocuments({ conversationId, userId: ownerId }).exec(),
-      this.model.findOne({ conversationId, userId: ownerId }, { seq: 1 }).sort({ seq: -1 }).lean<Pick<MessageRecord, 'seq'>>().exec(),
-    ]);
-    return { count, maxSeq: highest?.seq ?? 0 };
   }
 
   findOne(ownerId: string, conversationId: Types.ObjectId, messageId: Types.ObjectId): Promise<MessageRecord | null> {
@@ -250,6 +244,84 @@ export class MessagesRepository {
       query.timestamp = trusted({ ...(range.from ? { $gte: range.from } : {}), ...(range.to ? { $lte: range.to } : {}) });
     }
     return this.model.find(query).sort({ seq: 1 }).batchSize(200).lean<MessageRecord>().cursor();
+  }
+
+  /**
+   * Maintenance (the count repair): how many messages a conversation holds and its highest seq (0
+   * when empty). Found by conversation alone: while a user is being pseudonymised, a conversation
+   * and its messages can name different owners for a while, and must still count alike.
+   */
+  async conversationCounts(conversationId: Types.ObjectId): Promise<{ count: number; maxSeq: number }> {
+    const [count, highest] = await Promise.all([
+      this.model.countDocuments({ conversationId }).exec(),
+      this.model.findOne({ conversationId }, { seq: 1 }).sort({ seq: -1 }).lean<Pick<MessageRecord, 'seq'>>().exec(),
+    ]);
+    return { count, maxSeq: highest?.seq ?? 0 };
+  }
+
+  /** Maintenance (the count repair): the time of a conversation's newest message, found by conversation alone. */
+  async conversationLatestTimestamp(conversationId: Types.ObjectId): Promise<Date | null> {
+    const latest = await this.model
+      .findOne({ conversationId }, { timestamp: 1 })
+      .sort({ timestamp: -1, _id: -1 })
+      .lean<Pick<MessageRecord, 'timestamp'>>()
+      .exec();
+    return latest?.timestamp ?? null;
+  }
+
+  /** Every message of the owner, oldest first, streamed (user data export). */
+  streamOwned(ownerId: string): AsyncIterable<MessageRecord> {
+    return this.model.find({ userId: ownerId }).sort({ timestamp: 1 }).batchSize(500).lean<MessageRecord>().cursor();
+  }
+
+  countOwned(ownerId: string): Promise<number> {
+    return this.model.countDocuments({ userId: ownerId }).exec();
+  }
+
+  /** Removes every message of the owner; answers how many. */
+  async deleteOwned(ownerId: string): Promise<number> {
+    return (await this.model.deleteMany({ userId: ownerId }).exec()).deletedCount;
+  }
+
+  /** Up to `limit` of the owner's messages (only in `conversationIds` when given), with their personal fields. */
+  personalFields(ownerId: string, conversationIds: readonly Types.ObjectId[] | undefined, limit: number): Promise<PersonalFields[]> {
+    const query: Record<string, unknown> = { userId: ownerId };
+    if (conversationIds) query.conversationId = trusted({ $in: conversationIds });
+    return this.model.find(query, { content: 1, metadata: 1 }).limit(limit).lean<PersonalFields[]>().exec();
+  }
+
+  /**
+   * Gives the owner's messages to `pseudonym` with content and metadata rewritten, and drops their
+   * search terms. Token counts, types, times and sequence numbers stay, so counts and aggregates
+   * hold. Answers how many changed.
+   */
+  async replaceOwner(ownerId: string, pseudonym: string, rewritten: readonly PersonalFields[], now: Date): Promise<number> {
+    if (rewritten.length === 0) return 0;
+    const result = await this.model.bulkWrite(
+      rewritten.map((message) => ({
+        updateOne: {
+          filter: { _id: message._id, userId: ownerId },
+          update: {
+            $set: { userId: pseudonym, content: message.content, metadata: message.metadata, updatedAt: now },
+            $unset: { searchTerms: 1, searchTermsVersion: 1 },
+          },
+        },
+      })),
+      { ordered: false, timestamps: false },
+    );
+    return result.modifiedCount;
+  }
+
+  /** Maintenance across all users (retention): messages of these conversations. */
+  countInConversations(conversationIds: readonly Types.ObjectId[]): Promise<number> {
+    if (conversationIds.length === 0) return Promise.resolve(0);
+    return this.model.countDocuments({ conversationId: trusted({ $in: conversationIds }) }).exec();
+  }
+
+  /** Maintenance across all users (retention): removes the messages of these conversations; answers how many. */
+  async deleteInConversations(conversationIds: readonly Types.ObjectId[]): Promise<number> {
+    if (conversationIds.length === 0) return 0;
+    return (await this.model.deleteMany({ conversationId: trusted({ $in: conversationIds }) }).exec()).deletedCount;
   }
 
   /** Maintenance across all users: replies still in flight since before `staleBefore` were orphaned by a crash. */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import { PreferencesUserDataProvider } from './preferences-user-data.provider.js';
 import { PreferencesController } from './preferences.controller.js';
 import { PreferencesRepository } from './preferences.repository.js';
 import { PreferencesService } from './preferences.service.js';
@@ -8,7 +9,8 @@ import { UserPreferences, UserPreferencesSchema } from './schemas/user-preferenc
 @Module({
   imports: [MongooseModule.forFeature([{ name: UserPreferences.name, schema: UserPreferencesSchema }])],
   controllers: [PreferencesController],
-  providers: [PreferencesRepository, PreferencesService],
+  // PreferencesUserDataProvider registers with the global UserDataRegistry (UserDataModule).
+  providers: [PreferencesRepository, PreferencesService, PreferencesUserDataProvider],
   exports: [PreferencesService],
 })
 export class PreferencesModule {}

@@ -48,4 +48,9 @@ export class PreferencesRepository {
     const result = await this.model.updateOne({ userId: ownerId, 'facts.id': factId }, { $pull: { facts: { id: factId } } }).exec();
     return result.modifiedCount === 1;
   }
+
+  /** Removes the owner's preferences and kept facts; answers how many documents (0 or 1). */
+  async deleteOwned(ownerId: string): Promise<number> {
+    return (await this.model.deleteMany({ userId: ownerId }).exec()).deletedCount;
+  }
 }

@@ -27,6 +27,8 @@ export const ServerEvent = {
   Presence: 'presence',
   Notification: 'notification',
   SessionExpired: 'session:expired',
+  /** A data export asked for by the user (of their own data, or an admin's of someone's) is ready to download. */
+  DataExportReady: 'data-export.ready',
 } as const;
 
 export const ClientEvent = {
@@ -54,6 +56,15 @@ export interface ServerToClientEvents {
   [ServerEvent.Presence]: (payload: { socketId: string; state: 'online' | 'offline' }) => void;
   [ServerEvent.Notification]: (payload: { type: 'reply.completed'; conversationId: string; messageId: string }) => void;
   [ServerEvent.SessionExpired]: (payload: { message: string }) => void;
+  [ServerEvent.DataExportReady]: (payload: DataExportReadyEvent) => void;
+}
+
+export interface DataExportReadyEvent {
+  exportId: string;
+  /** Whose data the export holds: the user themselves, or the subject of an admin's export. */
+  subjectUserId: string;
+  /** ISO time after which the download is gone. */
+  expiresAt: string;
 }
 
 export interface AttachmentEvent {

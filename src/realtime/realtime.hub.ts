@@ -12,6 +12,7 @@ import {
   type MessageFinishedPayload,
   type MessageDeletedPayload,
   type AttachmentEventPayload,
+  type DataExportReadyPayload,
 } from '../common/events/domain-events.js';
 import type { AttachmentDto } from '../attachments/dto/attachment.dto.js';
 import type { MessageDto } from '../messages/dto/message.dto.js';
@@ -61,6 +62,8 @@ type AttachmentServerEvent =
 
 const RELAY_NAMESPACE = '/_relay';
 const RELAY_EVENT = 'relay';
+/** Between instances: close every socket of the user id it carries. */
+const RELAY_DISCONNECT_USER = 'disconnect-user';
 
 /**
  * Turns domain events into socket events. Each instance delivers to its own sockets; with Redis,
@@ -89,6 +92,7 @@ export class RealtimeHub {
       this.relay = parent.server.of(RELAY_NAMESPACE);
       this.relay.use((_socket, next) => next(new Error('Not a client namespace')));
       this.relay.on(RELAY_EVENT, (envelope: Envelope) => this.deliverLocally(envelope));
+      this.relay.on(RELAY_DISCONNECT_USER, (userId: string) => this.disconnectLocally(userId));
     }
   }
 
@@ -176,6 +180,21 @@ export class RealtimeHub {
     });
   }
 
+  @OnEvent(DomainEvent.DataExportReady)
+  onDataExportReady(event: DataExportReadyPayload): void {
+    const { exportId, subjectUserId, expiresAt } = event;
+    this.dispatch({ userId: event.userId, event: ServerEvent.DataExportReady, payload: { exportId, subjectUserId, expiresAt } });
+  }
+
+  /**
+   * Closes every socket of the user, on this instance and (through Redis) on every other one: their
+   * data is being erased or anonymised. Answers how many were open on this instance.
+   */
+  disconnectUser(userId: string): number {
+    this.relay?.serverSideEmit(RELAY_DISCONNECT_USER, userId);
+    return this.disconnectLocally(userId);
+  }
+
   register(socket: Socket): void {
     const userId = (socket.data as SocketState).user.id;
     const sockets = this.socketsByUser.get(userId) ?? new Set<Socket>();
@@ -252,6 +271,15 @@ export class RealtimeHub {
   private dispatch(envelope: Envelope): void {
     this.deliverLocally(envelope);
     this.relay?.serverSideEmit(RELAY_EVENT, envelope);
+  }
+
+  private disconnectLocally(userId: string): number {
+    // Copied first: each disconnect unregisters its socket from this set.
+    const sockets = [...(this.socketsByUser.get(userId) ?? [])];
+    for (const socket of sockets) socket.disconnect(true);
+    if (sockets.length > 0)
+      this.logger.log({ sockets: sockets.length }, 'Closed the sockets of a user whose data is being erased or anonymised');
+    return sockets.length;
   }
 
   private deliverLocally(envelope: Envelope): void {

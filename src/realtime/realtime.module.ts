@@ -4,6 +4,7 @@ import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
 import { PreferencesModule } from '../preferences/preferences.module.js';
+import { RealtimeUserDataProvider } from './realtime-user-data.provider.js';
 import { RealtimeGateway } from './realtime.gateway.js';
 import { RealtimeHub } from './realtime.hub.js';
 
@@ -19,7 +20,8 @@ export class RealtimeModule {
     return {
       module: RealtimeModule,
       imports: [AuthModule, options.chat, ConversationsModule, MessagesModule, PreferencesModule],
-      providers: [RealtimeGateway, RealtimeHub, RateLimiter],
+      // RealtimeUserDataProvider registers with the global UserDataRegistry (UserDataModule).
+      providers: [RealtimeGateway, RealtimeHub, RateLimiter, RealtimeUserDataProvider],
     };
   }
 }

@@ -145,10 +145,10 @@ describe('conversation count repair', () => {
     await reserveWithoutInsert(id, 1, ago(10_000));
 
     const repository = t.app.get(MessagesRepository);
-    const storedCounts = repository.storedCounts.bind(repository);
+    const conversationCounts = repository.conversationCounts.bind(repository);
     let sentDuringRepair = false;
-    jest.spyOn(repository, 'storedCounts').mockImplementation(async (ownerId, conversationId) => {
-      const counted = await storedCounts(ownerId, conversationId);
+    jest.spyOn(repository, 'conversationCounts').mockImplementation(async (conversationId) => {
+      const counted = await conversationCounts(conversationId);
       if (conversationId.toHexString() === id && !sentDuringRepair) {
         sentDuringRepair = true;
         // Between the repair's read of the conversation and its update.

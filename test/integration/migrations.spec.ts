@@ -5,6 +5,11 @@ import type { Db, Migration } from '../../src/database/migrations/migration.js';
 import { LEASES_COLLECTION } from '../../src/common/jobs/lease.js';
 import { CHANGELOG_COLLECTION, MigrationRunner } from '../../src/database/migrations/migration-runner.js';
 
+/** The ids of every migration from `first` on, in order: what a store migrated up to just before `first` applies next. */
+function idsFrom(first: string): string[] {
+  return MIGRATIONS.map((migration) => migration.id).filter((id) => id >= first);
+}
+
 describe('MigrationRunner', () => {
   let client: mongoose.mongo.MongoClient;
   let db: Db;
@@ -51,7 +56,7 @@ describe('MigrationRunner', () => {
       MIGRATIONS.filter((migration) => migration.id < '0008'),
     ).up();
     await db.collection('migrations_lock').insertOne({ _id: 'left-over' } as never);
-    expect(await new MigrationRunner(db, MIGRATIONS).up()).toEqual(['0008-scheduled-jobs']);
+    expect(await new MigrationRunner(db, MIGRATIONS).up()).toEqual(idsFrom('0008'));
     const collections = (await db.listCollections().toArray()).map((collection) => collection.name);
     expect(collections).toEqual(expect.arrayContaining([LEASES_COLLECTION, 'chat_job_runs']));
     expect(collections).not.toContain('migrations_lock');
@@ -59,6 +64,18 @@ describe('MigrationRunner', () => {
     expect(runIndexes).toEqual(expect.arrayContaining(['job_status_startedAt', 'job_startedAt']));
     const conversationIndexes = await db.collection('chat_conversations').listIndexes().toArray();
     expect(conversationIndexes.find((index) => index.name === 'updatedAt_id')).toMatchObject({ key: { updatedAt: 1, _id: 1 } });
+  });
+
+  it('creates the indexes of retention and erasure', async () => {
+    await new MigrationRunner(db, MIGRATIONS).up();
+    const indexes = async (collection: string) =>
+      Object.fromEntries((await db.collection(collection).listIndexes().toArray()).map((index) => [index.name, index.key]));
+    expect(await indexes('chat_conversations')).toMatchObject({
+      lastActivityAt: { lastActivityAt: 1 },
+      status_deletedAt: { status: 1, deletedAt: 1 },
+    });
+    expect(await indexes('chat_message_feedback')).toMatchObject({ conversationId: { conversationId: 1 } });
+    expect(await indexes('chat_attachment_files.files')).toMatchObject({ metadata_userId: { 'metadata.userId': 1 } });
   });
 
   it('backfills search terms of data written before search existed, reporting progress', async () => {
@@ -76,12 +93,7 @@ describe('MigrationRunner', () => {
       .insertOne({ userId: 'old', originalName: 'Forklift-manual.pdf', extractedText: 'Battery charging' });
 
     const log: string[] = [];
-    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual([
-      '0005-search-terms',
-      '0006-attachment-files-indexes',
-      '0007-search-term-pairs',
-      '0008-scheduled-jobs',
-    ]);
+    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual(idsFrom('0005'));
     expect(await db.collection('chat_messages').countDocuments({ searchTerms: { $exists: false } })).toBe(0);
     expect(await db.collection('chat_messages').findOne({ seq: 7 })).toMatchObject({
       searchTerms: ['damag', 'tote', 'damag tote', 'number', 'tote number', '6', 'number 6'],
@@ -107,10 +119,7 @@ describe('MigrationRunner', () => {
       { conversationId, userId: 'old', seq: 2, content: 'blue bin', searchTerms: ['current'], searchTermsVersion: 2 },
     ]);
     const log: string[] = [];
-    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual([
-      '0007-search-term-pairs',
-      '0008-scheduled-jobs',
-    ]);
+    expect(await new MigrationRunner(db, MIGRATIONS, { log: (line) => log.push(line) }).up()).toEqual(idsFrom('0007'));
     expect(await db.collection('chat_messages').findOne({ seq: 1 })).toMatchObject({
       searchTerms: ['red', 'tote', 'red tote'],
       searchTermsVersion: 2,

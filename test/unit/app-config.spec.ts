@@ -24,7 +24,17 @@ describe('loadAppConfig', () => {
     });
     expect(config.rateLimit).toEqual({ messagesPerMinute: 30 });
     expect(loadAppConfig({ LLM_BASE_URL: 'http://localhost:11434/v1/' }).llm.baseUrl).toBe('http://localhost:11434/v1');
-    expect(config.compliance).toEqual({ enableDataRetention: true, enableChatExport: true, anonymizationEnabled: false });
+    expect(config.compliance).toEqual({
+      enableDataRetention: true,
+      enableChatExport: true,
+      anonymizationEnabled: false,
+      retentionCron: '30 3 * * *',
+      permanentDeleteGraceMinutes: 60,
+      dataExportTtlHours: 72,
+      auditRetentionDays: 730,
+      auditHashKey: undefined,
+      authFailureBurst: 20,
+    });
     expect(config.mongo).toEqual({
       uri: undefined,
       dbName: 'wms_chat',
@@ -93,6 +103,9 @@ describe('loadAppConfig', () => {
     ['LLM_BASE_URL', 'ftp://models.example', /LLM_BASE_URL: must be an http\(s\) URL/],
     ['LLM_TIMEOUT_MS', '5', /LLM_TIMEOUT_MS: must be a whole number from 100/],
     ['CHAT_RATE_LIMIT_PER_MINUTE', '0', /CHAT_RATE_LIMIT_PER_MINUTE: must be a whole number/],
+    ['CHAT_AUDIT_HASH_KEY', 'too-short', /CHAT_AUDIT_HASH_KEY: must be at least 32 characters long/],
+    ['CHAT_RETENTION_CRON', 'nightly', /CHAT_RETENTION_CRON/],
+    ['CHAT_DATA_EXPORT_TTL_HOURS', '0', /CHAT_DATA_EXPORT_TTL_HOURS: must be a whole number from 1/],
   ])('refuses %s=%s, naming the variable', (name, value, message) => {
     expect(() => loadAppConfig({ [name]: value })).toThrow(message);
   });

@@ -78,6 +78,14 @@ export class AttachmentProcessor implements OnApplicationBootstrap, OnModuleDest
     });
   }
 
+  /**
+   * The sweep stays a timer of each instance rather than a scheduled job: it is how this
+   * instance's own work queue pulls pending attachments (the ones it was not handed directly, and
+   * those whose claim ran out), and every instance should pull, so the work spreads over all of
+   * them. Processing each file once across instances is already ensured by the claim in the
+   * store; a job's lease would funnel all recovered work to whichever instance holds it, and its
+   * run records would only say "queued".
+   */
   onApplicationBootstrap(): void {
     if (!this.sandbox.isAvailable()) this.logger.error('The parser sandbox code is missing: files other than plain text will fail');
     void this.sweep();

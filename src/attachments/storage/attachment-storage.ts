@@ -24,6 +24,11 @@ export interface AttachmentStorage {
   read(key: string, range?: ByteRange): Promise<Readable>;
   /** Removes the file; removing a missing file is not an error. */
   remove(key: string): Promise<void>;
+  /**
+   * Removes every file stored for the owner (under its directory, or naming it as its owner),
+   * whether or not a record still points at it: erasure's sweep for orphans. Answers how many.
+   */
+  removeOwnedBy(ownerId: string): Promise<number>;
 }
 
 export const ATTACHMENT_STORAGE = Symbol('ATTACHMENT_STORAGE');

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import mongoose from 'mongoose';
-import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError } from './attachment-storage.js';
+import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError, ownerDirectory } from './attachment-storage.js';
 
 export const GRIDFS_BUCKET = 'chat_attachment_files';
 /** GridFS's default chunk size. */
@@ -10,6 +10,8 @@ const CHUNK_SIZE = 255 * 1024;
 const READ_BATCH_CHUNKS = 8;
 /** Chunk inserts awaiting acknowledgement at once while writing. */
 const WRITES_IN_FLIGHT = 4;
+/** Files looked up per round trip when removing all of an owner's. */
+const REMOVE_BATCH = 100;
 
 /**
  * Files inside MongoDB in the GridFS layout (bucket `chat_attachment_files`), so several instances
@@ -140,6 +142,28 @@ export class GridFsAttachmentStorage implements AttachmentStorage {
       await this.bucket.delete(file._id).catch((error: unknown) => {
         if (!(error instanceof mongoose.mongo.MongoRuntimeError)) throw error;
       });
+    }
+  }
+
+  /**
+   * Files naming the owner in `metadata.userId` (every file this driver writes), and files under
+   * the owner's key prefix (in case one was written without it), in batches until none is left.
+   */
+  async removeOwnedBy(ownerId: string): Promise<number> {
+    const filter = { $or: [{ 'metadata.userId': ownerId }, { filename: { $regex: `^${ownerDirectory(ownerId)}/` } }] };
+    let removed = 0;
+    for (;;) {
+      const batch = await this.files
+        .find(filter, { projection: { _id: 1 } })
+        .limit(REMOVE_BATCH)
+        .toArray();
+      if (batch.length === 0) return removed;
+      for (const file of batch) {
+        await this.bucket.delete(file._id).catch((error: unknown) => {
+          if (!(error instanceof mongoose.mongo.MongoRuntimeError)) throw error;
+        });
+        removed += 1;
+      }
     }
   }
 

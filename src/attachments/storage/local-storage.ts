@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError } from './attachment-storage.js';
+import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError, ownerDirectory } from './attachment-storage.js';
 
 /** Lets several incoming chunks gather into one writev instead of one disk round trip per chunk. */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
@@ -60,6 +60,19 @@ export class LocalAttachmentStorage implements AttachmentStorage {
 
   async remove(key: string): Promise<void> {
     await rm(this.pathOf(key), { force: true });
+  }
+
+  async removeOwnedBy(ownerId: string): Promise<number> {
+    const directory = this.pathOf(ownerDirectory(ownerId));
+    let files: number;
+    try {
+      files = (await readdir(directory, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    await rm(directory, { recursive: true, force: true });
+    return files;
   }
 
   private pathOf(key: string): string {

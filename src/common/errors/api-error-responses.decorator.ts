@@ -8,6 +8,7 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'The caller may not do this.',
   404: 'Not found, or not the caller’s.',
   409: 'The resource is in a state that forbids this.',
+  410: 'It existed and is gone for good (an expired export, a removed file).',
   413: 'Body larger than BODY_LIMIT, a file over CHAT_MAX_FILE_SIZE_MB, or over the storage quota.',
   415: 'Unsupported content type or file type.',
   416: 'Range outside the file.',

@@ -61,6 +61,8 @@ export const ErrorCode = {
   /** The store refused an operation for a reason no other code names; logged with the request id. */
   STORE_ERROR: 'STORE_ERROR',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
+  /** A retention run asked for now did not run: another instance holds the job's lease (a run is under way there), or this one is shutting down. */
+  RETENTION_RUN_SKIPPED: 'RETENTION_RUN_SKIPPED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

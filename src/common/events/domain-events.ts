@@ -77,6 +77,8 @@ export interface AgentChangedPayload {
   action: 'created' | 'updated' | 'deleted';
   /** The agent's version after the change (none after a delete). */
   version: number | null;
+  /** The fields an update changed (names only, never their values). */
+  fields?: string[];
 }
 
 export interface AuthenticationFailedPayload {
