@@ -33,17 +33,6 @@ const HASH_FIELD: Record<AuditParty, string> = { subject: 'subject.userIdHash', 
 const PLAIN_ID_FIELD: Record<AuditParty, string> = { subject: 'subject.userId', actor: 'actor.userId' };
 
 /**
- * Conditions on the nested hash fields, wrapped in `$and`. The embedded store's hash index
- * (embedded-store/.../SecondaryIndex.java) finds nothing for a leading field with a dot in its
- * name (`subject.userIdHash`): it looks the query value up under the literal dotted key. Inside
- * `$and` it leaves the condition to a scan, whose answer is right; MongoDB plans `$and` of one
- * clause as the clause itself, with the index.
- */
-function byHashes(conditions: Record<string, unknown>): Record<string, unknown> {
-  return Object.keys(conditions).length === 0 ? {} : { $and: [conditions] };
-}
-
-/**
  * The only owner of the chat_audit_log Model. Entries are only ever inserted; the two exceptions
  * are erasure (`removePlainUserIds`) and retention (`deleteSeqs`, from the start of the chain).
  */
@@ -111,10 +100,9 @@ export class AuditLogRepository {
 
   /** The admin listing: newest first, `limit + 1` rows (the extra one says there is more). */
   async list(filter: AuditListFilter): Promise<AuditEntryRecord[]> {
-    const hashes: Record<string, unknown> = {};
-    if (filter.actorHash) hashes['actor.userIdHash'] = filter.actorHash;
-    if (filter.subjectHash) hashes['subject.userIdHash'] = filter.subjectHash;
-    const query: Record<string, unknown> = byHashes(hashes);
+    const query: Record<string, unknown> = {};
+    if (filter.actorHash) query['actor.userIdHash'] = filter.actorHash;
+    if (filter.subjectHash) query['subject.userIdHash'] = filter.subjectHash;
     if (filter.action) query.action = filter.action;
     if (filter.from || filter.to) {
       query.at = trusted({ ...(filter.from ? { $gte: filter.from } : {}), ...(filter.to ? { $lte: filter.to } : {}) });
@@ -153,7 +141,7 @@ export class AuditLogRepository {
     const conditions: Record<string, unknown> = { [HASH_FIELD[party]]: userIdHash };
     if (options.exceptSubject) conditions['subject.userIdHash'] = trusted({ $ne: userIdHash });
     if (options.withPlainId) conditions[PLAIN_ID_FIELD[party]] = trusted({ $exists: true });
-    return byHashes(conditions);
+    return conditions;
   }
 
   /** The ids of up to `limit` entries that still carry the user's plain id as the party. */
