@@ -9,6 +9,7 @@ import { methodNotAllowedMiddleware } from './common/http/method-not-allowed.js'
 import { forbidUndeclaredBodyProperties, listNullInNullableEnums } from './common/openapi/strict-request-bodies.js';
 import { declareValidationRules } from './common/openapi/validation-rules.js';
 import { jsonGuardMiddleware } from './common/validation/untrusted-json.js';
+import { JSON_CONTENT_TYPES, jsonBodiesOnly } from './common/http/json-bodies-only.js';
 import { createValidationPipe } from './common/validation/validation.pipe.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 
@@ -24,7 +25,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
-  app.useBodyParser('json', { limit: options.config.http.bodyLimit });
+  // Bodies of any other type would be dropped unread: 415 instead. Uploads stream multipart themselves.
+  app.use(jsonBodiesOnly({ multipartPaths: [/^\/api\/v\d+\/chat\/messages\/[^/]+\/attachments$/] }));
+  app.useBodyParser('json', { limit: options.config.http.bodyLimit, type: JSON_CONTENT_TYPES });
   // Depth, prototype keys, NUL: checked once the JSON is parsed, before anything walks it recursively.
   app.use(jsonGuardMiddleware);
   app.set('query parser', 'simple');

@@ -264,6 +264,38 @@ describe('Hostile input', () => {
     });
   });
 
+  describe('bodies that are not JSON', () => {
+    it.each([
+      ['text/plain', '{"title":"x"}'],
+      ['application/x-www-form-urlencoded', 'title=x'],
+      ['application/xml', '<title>x</title>'],
+      ['multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nx\r\n--b--\r\n'],
+    ])('a %s body is refused with 415 before anything runs', async (type, body) => {
+      const id = await newConversation();
+      const before = await snapshot(id);
+      const answer = await t.http().patch(`${CONVERSATIONS}/${id}`).set(auth()).set('Content-Type', type).send(body).expect(415);
+      expect(answer.body).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+      expect(answer.body.message).toContain('application/json');
+      expect(await snapshot(id)).toEqual(before);
+      const created = await t.db.collection('chat_conversations').countDocuments({ userId: user });
+      await t.http().post(CONVERSATIONS).set(auth()).set('Content-Type', type).send(body).expect(415);
+      expect(await t.db.collection('chat_conversations').countDocuments({ userId: user })).toBe(created);
+    });
+
+    it('a body without a content type is refused; no body at all, whatever the content type, is not one', async () => {
+      await t.http().post(CONVERSATIONS).set(auth()).unset('Content-Type').send(Buffer.from('{"title":"x"}')).expect(415);
+      await t.http().post(CONVERSATIONS).set(auth()).set('Content-Type', 'text/plain').expect(201);
+      const typed = await t
+        .http()
+        .post(CONVERSATIONS)
+        .set(auth())
+        .set('Content-Type', 'application/merge-patch+json')
+        .send('{"title":"ok"}');
+      expect(typed.status).toBe(201);
+      expect(typed.body.title).toBe('ok');
+    });
+  });
+
   describe('over Socket.IO', () => {
     let port: number;
     const sockets: Socket[] = [];
