@@ -90,9 +90,24 @@ export class AgentsService {
     await this.announce(admin, { agentKey: key, action: 'deleted', version: null });
   }
 
-  /** Agent changes are audited: the answer waits until the change is recorded. */
+  /**
+   * Agent changes are audited: the answer waits until the change is recorded in the audit log.
+   * The change is stored first (the entry names the version it made), so when the entry cannot be
+   * written the change stays, and the answer is a 500 that says so rather than a 2xx for a change
+   * nobody can account for.
+   */
   private async announce(admin: AuthenticatedUser, change: Omit<AgentChangedPayload, 'actorId' | 'actorRoles'>): Promise<void> {
-    await this.events.publishAndWait(DomainEvent.AgentChanged, { actorId: admin.id, actorRoles: [...admin.roles], ...change });
+    try {
+      await this.events.publishAndWait(DomainEvent.AgentChanged, { actorId: admin.id, actorRoles: [...admin.roles], ...change });
+    } catch {
+      // The listener logged the cause.
+      throw new AppException(
+        HttpStatus.INTERNAL_SERVER_ERROR,
+        ErrorCode.INTERNAL_ERROR,
+        `The agent ${change.agentKey} was ${change.action} and the change is stored, but it could not be recorded in the audit log`,
+        { agentKey: change.agentKey, change: change.action, version: change.version, stored: true, audited: false },
+      );
+    }
   }
 
   /**

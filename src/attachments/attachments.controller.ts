@@ -18,6 +18,7 @@ import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
 import { ErrorResponseDto } from '../common/errors/error-response.dto.js';
 import { IdParams } from '../common/mongo/object-id.js';
+import { DELETION_REFUSED_DESCRIPTION } from '../common/user-data/deletion-guard.js';
 import { AttachmentsService, FileContent } from './attachments.service.js';
 import { AttachmentDto, AttachmentListDto } from './dto/attachment.dto.js';
 import { GetAttachmentQuery } from './dto/attachment-queries.js';
@@ -140,6 +141,7 @@ export class AttachmentsController {
   @HttpCode(HttpStatus.NO_CONTENT)
   @ApiOperation({ summary: 'Delete an attachment and its stored files' })
   @ApiNoContentResponse({ description: 'Deleted.' })
+  @ApiResponse({ status: HttpStatus.CONFLICT, description: DELETION_REFUSED_DESCRIPTION, type: ErrorResponseDto })
   remove(@CurrentUser() user: AuthenticatedUser, @Param() { id }: IdParams): Promise<void> {
     return this.attachments.remove(user.id, id);
   }

@@ -10,6 +10,7 @@ import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent, type ConversationEventPayload, type MessageDeletedPayload } from '../common/events/domain-events.js';
 import { countTokens } from '../common/text/tokenizer.js';
+import { UserDataRegistry } from '../common/user-data/user-data.registry.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessagesService } from '../messages/messages.service.js';
 import { toAttachmentDto } from './attachment.mapper.js';
@@ -67,6 +68,7 @@ export class AttachmentsService {
     private readonly messages: MessagesService,
     private readonly conversations: ConversationsService,
     private readonly events: DomainEventBus,
+    private readonly userData: UserDataRegistry,
     config: ConfigService<AppConfig, true>,
   ) {
     const chat = config.get('chat', { infer: true });
@@ -187,8 +189,11 @@ export class AttachmentsService {
     };
   }
 
+  /** Deletes the attachment and its files, unless a deletion guard keeps them (409 LEGAL_HOLD). */
   async remove(ownerId: string, id: string): Promise<void> {
-    const record = await this.attachments.deleteOne(ownerId, new Types.ObjectId(id));
+    const found = await this.require(ownerId, id);
+    await this.userData.assertMayDelete({ ownerId, conversationId: found.conversationId.toHexString() });
+    const record = await this.attachments.deleteOne(ownerId, found._id);
     if (!record) throw notFound();
     await this.removeFiles(record);
     await this.messages.adjustAttachmentCount(ownerId, record.messageId.toHexString(), -1).catch(() => undefined);

@@ -1,9 +1,19 @@
 import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
+import { ErrorResponseDto } from '../common/errors/error-response.dto.js';
 import { IdParams } from '../common/mongo/object-id.js';
+import { DELETION_REFUSED_DESCRIPTION } from '../common/user-data/deletion-guard.js';
 import { ConversationsService } from './conversations.service.js';
 import { ConversationDto, ConversationPageDto } from './dto/conversation.dto.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
@@ -51,9 +61,13 @@ export class ConversationsController {
 
   @Delete(':id')
   @HttpCode(HttpStatus.NO_CONTENT)
-  @ApiOperation({ summary: 'Archive (soft delete); with permanent=true mark deleted and hide everywhere' })
+  @ApiOperation({
+    summary: 'Archive (soft delete); with permanent=true mark deleted and hide everywhere',
+    description: 'Archiving is always possible; deleting for good is refused while a legal hold covers the conversation or you (409).',
+  })
   @ApiNoContentResponse({ description: 'Archived or deleted.' })
   @ApiErrorResponses(404)
+  @ApiResponse({ status: HttpStatus.CONFLICT, description: `permanent=true only. ${DELETION_REFUSED_DESCRIPTION}`, type: ErrorResponseDto })
   async remove(@CurrentUser() user: AuthenticatedUser, @Param() { id }: IdParams, @Query() query: DeleteConversationQuery): Promise<void> {
     await this.conversations.remove(user.id, id, query.permanent === 'true');
   }

@@ -4,7 +4,7 @@ import mongoose, { Model, Types } from 'mongoose';
 import { CursorPosition } from '../common/pagination/cursor.js';
 import { TermCriteria, termFilter } from '../common/search/search-criteria.js';
 import { searchFields } from '../common/text/search-terms.js';
-import type { RetentionQuery } from './retention-candidates.js';
+import type { PurgeGuard, RetentionQuery } from './retention-candidates.js';
 import { Conversation, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 
 /** A conversation as stored, as a plain object (never a Mongoose document). */
@@ -357,6 +357,7 @@ export class ConversationsRepository {
     const agentKey = inclusion(query.agentKeys);
     if (agentKey) and.push({ agentKey });
     if (query.excludeUserIds?.length) and.push({ userId: trusted({ $nin: query.excludeUserIds }) });
+    if (query.excludeOwnersMatching) and.push({ userId: trusted({ $not: query.excludeOwnersMatching }) });
     const id: Record<string, unknown> = {};
     if (query.afterId) id.$gt = query.afterId;
     if (query.excludeConversationIds?.length) id.$nin = query.excludeConversationIds;
@@ -369,10 +370,45 @@ export class ConversationsRepository {
       .exec();
   }
 
-  /** Maintenance across all users (retention): removes these conversations, whoever owns them; answers how many. */
-  async deleteByIds(ids: readonly Types.ObjectId[]): Promise<number> {
+  /** Maintenance across all users: the owner of the conversation, whatever its status; null when there is none. */
+  async ownerOf(id: Types.ObjectId): Promise<string | null> {
+    const found = await this.model.findById(id, { userId: 1 }).lean<Pick<ConversationRecord, 'userId'>>().exec();
+    return found?.userId ?? null;
+  }
+
+  /**
+   * Maintenance across all users (retention): marks for purge those of `ids` that still meet the
+   * guard, and answers their ids. One still inactive since before the cutoff is set `deleted`
+   * (deletedAt and updatedAt `now`), so message slots are refused from then on; one deleted for
+   * good already refuses them and is only re-checked. The marked ones are found by the mark's time:
+   * one deleted by its owner between selection and mark carries the time of that delete instead
+   * (and one stamped again right after its mark, by a count repair, is left deleted for the
+   * `permanently-deleted` pass, like a purge interrupted after the mark).
+   */
+  async markForPurge(ids: readonly Types.ObjectId[], guard: PurgeGuard, now: Date): Promise<Types.ObjectId[]> {
+    if (ids.length === 0) return [];
+    const among = { _id: trusted({ $in: ids }) };
+    let marked: Record<string, unknown>;
+    if ('deletedBefore' in guard) {
+      marked = { ...among, status: DELETED, deletedAt: trusted({ $lt: guard.deletedBefore }) };
+    } else {
+      await this.model
+        .updateMany(
+          { ...among, status: NOT_DELETED(), lastActivityAt: trusted({ $lt: guard.lastActivityBefore }) },
+          { $set: { status: DELETED, deletedAt: now, updatedAt: now } },
+          { timestamps: false },
+        )
+        .exec();
+      marked = { ...among, status: DELETED, deletedAt: now, updatedAt: now };
+    }
+    const rows = await this.model.find(marked, { _id: 1 }).sort({ _id: 1 }).lean<Pick<ConversationRecord, '_id'>[]>().exec();
+    return rows.map((row) => row._id);
+  }
+
+  /** Maintenance across all users (retention): removes these conversations once marked for purge, whoever owns them; answers how many. */
+  async deleteMarked(ids: readonly Types.ObjectId[]): Promise<number> {
     if (ids.length === 0) return 0;
-    return (await this.model.deleteMany({ _id: trusted({ $in: ids }) }).exec()).deletedCount;
+    return (await this.model.deleteMany({ _id: trusted({ $in: ids }), status: DELETED }).exec()).deletedCount;
   }
 }
 

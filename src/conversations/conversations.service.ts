@@ -10,6 +10,7 @@ import { DomainEvent } from '../common/events/domain-events.js';
 import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
 import type { TermCriteria } from '../common/search/search-criteria.js';
 import { rewriteInBatches } from '../common/user-data/batches.js';
+import { UserDataRegistry } from '../common/user-data/user-data.registry.js';
 import { maskStrings } from '../common/user-data/mask-strings.js';
 import type { DataCounts, Pseudonymisation } from '../common/user-data/user-data.js';
 import { toConversationDto } from './conversation.mapper.js';
@@ -18,12 +19,12 @@ import { ConversationDto } from './dto/conversation.dto.js';
 import { CreateConversationDto } from './dto/create-conversation.dto.js';
 import { ListConversationsQuery } from './dto/list-conversations.query.js';
 import { UpdateConversationDto } from './dto/update-conversation.dto.js';
-import type { RetentionCandidate, RetentionQuery } from './retention-candidates.js';
+import type { PurgeGuard, RetentionCandidate, RetentionQuery } from './retention-candidates.js';
 import { CONVERSATIONS_COLLECTION, ConversationStatus, ConversationSummary } from './schemas/conversation.schema.js';
 import { AgentsService } from '../agents/agents.service.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
 
-export type { InclusionFilter, RetentionCandidate, RetentionQuery } from './retention-candidates.js';
+export type { InclusionFilter, PurgeGuard, RetentionCandidate, RetentionQuery } from './retention-candidates.js';
 
 const LIST_SCOPE = 'conversations';
 /** Conversations read and rewritten per round trip when pseudonymising. */
@@ -72,6 +73,7 @@ export class ConversationsService {
     private readonly events: DomainEventBus,
     private readonly agents: AgentsService,
     private readonly preferences: PreferencesService,
+    private readonly userData: UserDataRegistry,
     config: ConfigService<AppConfig, true>,
   ) {
     this.maxMessages = config.get('chat', { infer: true }).maxMessagesPerConversation;
@@ -123,9 +125,18 @@ export class ConversationsService {
     return conversation;
   }
 
-  /** Archives (soft delete), or with `permanent` marks deleted and hides it from every listing. */
+  /**
+   * Archives (soft delete), or with `permanent` marks deleted and hides it from every listing.
+   * Deleting for good asks the deletion guards first (409 LEGAL_HOLD while a hold covers the
+   * conversation or its owner); archiving destroys nothing and is always allowed.
+   */
   async remove(ownerId: string, id: string, permanent: boolean): Promise<void> {
     const objectId = new Types.ObjectId(id);
+    if (permanent) {
+      // 404 before 409: whether someone else's conversation is held is none of the caller's business.
+      await this.assertVisible(ownerId, id);
+      await this.userData.assertMayDelete({ ownerId, conversationId: objectId.toHexString() });
+    }
     const now = new Date();
     const record = permanent
       ? await this.conversations.markDeleted(ownerId, objectId, now)
@@ -315,14 +326,31 @@ export class ConversationsService {
     }));
   }
 
+  /** Maintenance across all users (legal holds): the conversation's owner whatever its status, or null when there is no such conversation. */
+  ownerOf(conversationId: Types.ObjectId): Promise<string | null> {
+    return this.conversations.ownerOf(conversationId);
+  }
+
   /**
-   * Removes these conversations themselves (retention), whoever owns them. Call it last, once every
-   * ConversationDataProvider has purged what hangs under them: a purge interrupted before this
-   * point leaves the conversations in place, so the next run finds them again. Their counts need
-   * no care: the messages and the conversation go together.
+   * Retention, before anything under these conversations is purged: marks those that still meet
+   * the guard (see PurgeGuard) and answers their ids, the only ones to purge. A marked conversation
+   * is `deleted`: it takes no message from then on (reserveMessageSlots answers 404), so nothing
+   * written during the purge is lost or left behind. One that took a message since it was
+   * selected is not marked. A purge interrupted after the mark leaves the conversation deleted;
+   * the `permanently-deleted` pass of the first run past the grace period finishes it.
+   */
+  markForPurge(ids: readonly Types.ObjectId[], guard: PurgeGuard): Promise<Types.ObjectId[]> {
+    return this.conversations.markForPurge(ids, guard, new Date());
+  }
+
+  /**
+   * Removes these conversations themselves (retention), whoever owns them, if marked for purge
+   * (markForPurge). Call it last, once every ConversationDataProvider has purged what hangs under
+   * them: a purge interrupted before this point leaves the conversations in place, so a later run
+   * finds them again. Their counts need no care: the messages and the conversation go together.
    */
   async purgeConversations(ids: readonly Types.ObjectId[]): Promise<DataCounts> {
-    return { [CONVERSATIONS_COLLECTION]: await this.conversations.deleteByIds(ids) };
+    return { [CONVERSATIONS_COLLECTION]: await this.conversations.deleteMarked(ids) };
   }
 
   /**

@@ -23,6 +23,8 @@ export interface RetentionQuery {
   excludeUserIds?: string[];
   /** Conversations on legal hold. */
   excludeConversationIds?: Types.ObjectId[];
+  /** Owners whose id matches are left out (an anonymise pass skips owners that are already pseudonyms). */
+  excludeOwnersMatching?: RegExp;
   /** Keyset: only conversations with a greater _id (the last one of the previous batch). */
   afterId?: Types.ObjectId;
   limit: number;
@@ -38,3 +40,10 @@ export interface RetentionCandidate {
   lastActivityAt: Date;
   deletedAt: Date | null;
 }
+
+/**
+ * What markForPurge re-checks at the moment it marks a conversation, so one that changed since it
+ * was selected is left alone: still inactive since before `lastActivityBefore` and not deleted
+ * (those are the permanently-deleted pass's), or deleted before `deletedBefore`.
+ */
+export type PurgeGuard = { lastActivityBefore: Date } | { deletedBefore: Date };

@@ -10,6 +10,7 @@ import { Page, decodeCursor, toPage } from '../common/pagination/cursor.js';
 import type { MessageSearchFilter } from '../common/search/search-criteria.js';
 import { isBlank } from '../common/text/blank.js';
 import { countTokens } from '../common/text/tokenizer.js';
+import { UserDataRegistry } from '../common/user-data/user-data.registry.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { CreateMessageDto } from './dto/create-message.dto.js';
 import { ListMessagesQuery } from './dto/list-messages.query.js';
@@ -56,6 +57,7 @@ export class MessagesService {
     private readonly messages: MessagesRepository,
     private readonly conversations: ConversationsService,
     private readonly events: DomainEventBus,
+    private readonly userData: UserDataRegistry,
     config: ConfigService<AppConfig, true>,
   ) {
     this.maxMessageLength = config.get('chat', { infer: true }).maxMessageLength;
@@ -194,13 +196,15 @@ export class MessagesService {
 
   /**
    * Deletes one message of the owner's conversation (its slot is given back, so the conversation's
-   * count stays exact). A reply still being written cannot be deleted.
+   * count stays exact). A reply still being written cannot be deleted, nor anything the deletion
+   * guards keep (409 LEGAL_HOLD while a hold covers the conversation or its owner).
    */
   async remove(ownerId: string, conversationId: string, messageId: string): Promise<void> {
     await this.conversations.assertVisible(ownerId, conversationId);
     const objectId = new Types.ObjectId(conversationId);
     const current = await this.messages.findOne(ownerId, objectId, new Types.ObjectId(messageId));
     if (!current) throw messageNotFound();
+    await this.userData.assertMayDelete({ ownerId, conversationId: objectId.toHexString() });
     if (current.status === 'pending') {
       throw new ConflictStateException(ErrorCode.REPLY_IN_PROGRESS, 'The reply is still being written; delete it once it has finished');
     }

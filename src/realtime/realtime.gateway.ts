@@ -15,6 +15,8 @@ import { TokenVerifier } from '../auth/token-verifier.js';
 import type { AppConfig } from '../common/config/app-config.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { fromDriverError } from '../common/errors/store-errors.js';
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { DomainEvent } from '../common/events/domain-events.js';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { findJsonProblem, jsonProblemException } from '../common/validation/untrusted-json.js';
 import { createValidationPipe } from '../common/validation/validation.pipe.js';
@@ -32,9 +34,9 @@ const MAX_REPLAY = 1000;
 
 /**
  * The Socket.IO gateway (`/ws`). Authenticates in the handshake with the same token rules as
- * HTTP, lets a client follow conversations (`/chat/<id>`, or `/chat` plus conversation:join),
- * replays what it missed, and takes messages, typing and read receipts. Delivery of server events
- * is the hub's job.
+ * HTTP (a refused token is announced as over HTTP, so bursts are audited), lets a client follow
+ * conversations (`/chat/<id>`, or `/chat` plus conversation:join), replays what it missed, and
+ * takes messages, typing and read receipts. Delivery of server events is the hub's job.
  */
 @WebSocketGateway({ namespace: NAMESPACE_PATTERN })
 export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
@@ -53,6 +55,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     private readonly chat: ChatService,
     private readonly hub: RealtimeHub,
     private readonly rateLimiter: RateLimiter,
+    private readonly events: DomainEventBus,
     config: ConfigService<AppConfig, true>,
   ) {
     this.settings = config.get('websockets', { infer: true });
@@ -186,16 +189,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   }
 
   private async authenticate(socket: Socket): Promise<void> {
-    const query = socket.handshake.query as Record<string, unknown>;
-    if (query.token !== undefined || query.access_token !== undefined) {
-      throw new Error('Tokens are not accepted in the query string; send auth.token or an Authorization header');
-    }
-    const header = socket.handshake.headers.authorization;
-    const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-    const token =
-      typeof fromAuth === 'string' ? fromAuth : typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
-    if (!token) throw new Error('Missing bearer token: send auth.token or an Authorization header');
-    const { user, expiresAt } = this.tokens.verify(token);
+    const { user, expiresAt } = this.verifiedCaller(socket);
     if (this.hub.connectionCount(user.id) >= this.settings.maxConnectionsPerUser) {
       throw new Error(`Too many connections: at most ${this.settings.maxConnectionsPerUser} per user`);
     }
@@ -214,6 +208,35 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
         : null;
     const state: SocketState = { user, expiresAt, initialAfterSeq, following: new Map(), typingSentAt: new Map(), typingTimers: new Map() };
     socket.data = state;
+  }
+
+  /**
+   * The caller the handshake's token names. A refusal is announced as the HTTP guard announces
+   * one (client address, reason, method and path; never the token), so bursts of failed
+   * authentication over sockets are audited too, counted together with those over HTTP.
+   */
+  private verifiedCaller(socket: Socket): ReturnType<TokenVerifier['verify']> {
+    try {
+      const query = socket.handshake.query as Record<string, unknown>;
+      if (query.token !== undefined || query.access_token !== undefined) {
+        throw new Error('Tokens are not accepted in the query string; send auth.token or an Authorization header');
+      }
+      const header = socket.handshake.headers.authorization;
+      const fromAuth = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      const token =
+        typeof fromAuth === 'string' ? fromAuth : typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
+      if (!token) throw new Error('Missing bearer token: send auth.token or an Authorization header');
+      return this.tokens.verify(token);
+    } catch (error) {
+      this.events.publish(DomainEvent.AuthenticationFailed, {
+        ip: handshakeClientAddress(socket),
+        reason: (error as Error).message,
+        method: 'GET',
+        // The path only: the query string may carry a token.
+        path: (socket.handshake.url ?? '').split('?')[0] ?? '',
+      });
+      throw error;
+    }
   }
 
   /** Joins the conversation's room, then sends what the client missed since `since`, then live traffic. */
@@ -282,6 +305,25 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   private state(socket: Socket): SocketState {
     return socket.data as SocketState;
   }
+}
+
+/**
+ * The client's address as Express reports it for HTTP (`trust proxy: loopback`, see bootstrap.ts):
+ * X-Forwarded-For counts only through loopback proxies, read from the right; the first address
+ * that is not a loopback proxy is the client. Failures over HTTP and sockets then count together.
+ */
+function handshakeClientAddress(socket: Socket): string {
+  const forwarded = socket.handshake.headers['x-forwarded-for'];
+  const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? ''))
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter((hop) => hop !== '');
+  const chain = [socket.handshake.address, ...hops.reverse()];
+  return chain.find((address) => !isLoopback(address)) ?? chain[chain.length - 1] ?? 'unknown';
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(address);
 }
 
 function conversationOfNamespace(socket: Socket): string | undefined {

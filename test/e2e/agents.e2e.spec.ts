@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { AuditLog } from '../../src/compliance/audit/audit-log.service.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
 const AGENTS = '/api/v1/chat/agents';
@@ -128,6 +130,37 @@ describe('Agents', () => {
       await t.http().patch(`${AGENTS}/picking-assistant`).set(admin()).send({ key: 'renamed' }).expect(400);
       await t.http().patch(`${AGENTS}/no-such-agent`).set(admin()).send({ name: 'x' }).expect(404);
       await t.http().delete(`${AGENTS}/no-such-agent`).set(admin()).expect(404);
+    });
+
+    it('fails a change the audit log could not record with a 500 saying the change is stored, never a 2xx', async () => {
+      const record = jest.spyOn(t.app.get(AuditLog), 'record').mockRejectedValueOnce(new Error('the audit store is gone'));
+      try {
+        const response = await t.http().post(AGENTS).set(admin()).send(newAgent('unaudited')).expect(500);
+        expect(response.body).toMatchObject({
+          code: 'INTERNAL_ERROR',
+          message: expect.stringContaining('stored'),
+          details: { agentKey: 'unaudited', change: 'created', version: 1, stored: true, audited: false },
+        });
+        expect(record).toHaveBeenCalledTimes(1);
+      } finally {
+        record.mockRestore();
+      }
+      // The change itself was made, as the answer said; the next one is recorded again.
+      await t.http().get(`${AGENTS}/unaudited`).set(admin()).expect(200);
+      await t.http().patch(`${AGENTS}/unaudited`).set(admin()).send({ name: 'Audited now' }).expect(200);
+      const entries = await t.db.collection('chat_audit_log').find({ action: 'agent.changed', 'target.id': 'unaudited' }).toArray();
+      expect(entries.map((entry) => entry.details.change)).toEqual(['updated']);
+
+      const spec = (await t.http().get('/api/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+      };
+      for (const [path, method] of [
+        ['/api/v1/chat/agents', 'post'],
+        ['/api/v1/chat/agents/{key}', 'patch'],
+        ['/api/v1/chat/agents/{key}', 'delete'],
+      ] as const) {
+        expect(spec.paths[path]![method]!.responses['500']!.description).toContain('`details.stored: true`');
+      }
     });
 
     it('deletes an agent; its versions stay for tracing past answers', async () => {

@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { addCounts, type DataCounts } from '../../src/common/user-data/user-data
 import { PSEUDONYM_PATTERN } from '../../src/compliance/erasure/pseudonymiser.js';
 import { filesUnder, findStored } from '../support/personal-data-scan.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
-import { seedUser } from '../support/user-data-seed.js';
+import { documentsContaining, seedUser } from '../support/user-data-seed.js';
 
 const API = '/api/v1/chat';
 const ADMIN = ['admin'];
@@ -17,6 +18,8 @@ const IBAN = 'DE89 3704 0044 0532 0130 00';
 const CARD = '4111 1111 1111 1111';
 const personalText = (name: string, email: string) =>
   `Hi, ${name} here: mail ${email}, call ${PHONE}, refund to ${IBAN} or card ${CARD}. Short pick at aisle 4.`;
+/** Where a pseudonym may stand: the anonymised data itself, never the records about people (holds, receipts, settings, audit). */
+const ANONYMISED_DATA = ['chat_conversations', 'chat_messages', 'chat_message_feedback', 'chat_attachments'];
 const MASKED_TEXT = 'Hi, [name] here: mail [email], call [phone], refund to [iban] or card [card]. Short pick at aisle 4.';
 
 /** What anonymisation must keep: how many messages and conversations, and the token totals. */
@@ -176,6 +179,88 @@ describe('Anonymisation (CHAT_ANONYMIZATION_ENABLED=true)', () => {
     const pseudonym = await newPseudonym(t, known);
     expect(await aggregates(t, pseudonym)).toEqual(before);
     expect(await t.db.collection('chat_messages').countDocuments({ userId: pseudonym, content: MASKED_TEXT })).toBe(1);
+  });
+
+  it('leaves no way from the audit log to the pseudonym: the records its entries point at name the user by hash or not at all', async () => {
+    const subject = 'cordula-h4';
+    const name = 'Cordula Hainbach';
+    await seedSubject(t, subject, name, 'cordula.hainbach@example.com');
+    const conversationIds = (await t.http().get(`${API}/conversations`).set(t.auth(subject)).expect(200)).body.items.map(
+      (conversation: { id: string }) => conversation.id,
+    ) as string[];
+    const release = (holdId: string, by: Record<string, string>) =>
+      t.http().post(`${API}/admin/legal-holds/${holdId}/release`).set(by).send({ reason: 'Matter closed' }).expect(200);
+    // Holds about them, released since.
+    for (const [target, targetId] of [
+      ['user', subject],
+      ['conversation', conversationIds[0]],
+    ]) {
+      const hold = await t.http().post(`${API}/admin/legal-holds`).set(admin()).send({ target, targetId, reason: 'Inquiry' }).expect(201);
+      await release(hold.body.id, admin());
+    }
+    // What they did as an admin: a hold, a retention override, an erasure of someone else.
+    const asAdmin = t.auth(subject, ADMIN);
+    const theirHold = await t
+      .http()
+      .post(`${API}/admin/legal-holds`)
+      .set(asAdmin)
+      .send({ target: 'user', targetId: 'held-by-cordula', reason: 'Shrinkage' })
+      .expect(201);
+    await release(theirHold.body.id, asAdmin);
+    await t.http().put(`${API}/admin/retention/policies/role/supervisor`).set(asAdmin).send({ days: 3650 }).expect(200);
+    await t.http().delete(`${API}/admin/users/erased-by-cordula/data`).set(asAdmin).expect(200);
+
+    const known = await pseudonyms(t);
+    await t
+      .http()
+      .post(`${API}/admin/users/${subject}/anonymise`)
+      .set(admin())
+      .send({ names: [name] })
+      .expect(200);
+    const pseudonym = await newPseudonym(t, known);
+    expect(
+      await t.db
+        .collection('chat_conversations')
+        .countDocuments({ _id: { $in: conversationIds.map((id) => new mongoose.Types.ObjectId(id)) }, userId: pseudonym }),
+    ).toBe(2);
+
+    // Everything an admin reaches from the entries about the user or by them, following their targets.
+    const reached: unknown[] = [];
+    const followed = new Set<string>();
+    for (const filter of [{ subjectId: subject }, { actorId: subject }]) {
+      let cursor: string | undefined;
+      do {
+        const page = (
+          await t
+            .http()
+            .get(`${API}/admin/audit`)
+            .query({ ...filter, limit: '100', ...(cursor ? { cursor } : {}) })
+            .set(admin())
+            .expect(200)
+        ).body as { items: { target?: { type: string; id: string } }[]; nextCursor: string | null };
+        for (const entry of page.items) {
+          reached.push(entry);
+          const target = entry.target;
+          if (target?.type === 'legal-hold')
+            reached.push((await t.http().get(`${API}/admin/legal-holds/${target.id}`).set(admin()).expect(200)).body);
+          if (target?.type === 'erasure')
+            reached.push((await t.http().get(`${API}/admin/erasures/${target.id}`).set(admin()).expect(200)).body);
+          if (target?.type === 'retention-policy')
+            reached.push((await t.http().get(`${API}/admin/retention/policies`).set(admin()).expect(200)).body);
+          if (target) followed.add(target.type);
+        }
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+    }
+    expect([...followed].sort()).toEqual(expect.arrayContaining(['erasure', 'legal-hold', 'retention-policy']));
+    const seen = JSON.stringify(reached);
+    expect(seen).not.toContain(pseudonym);
+    for (const id of conversationIds) expect(seen).not.toContain(id);
+
+    // The pseudonym is stored only with the anonymised data itself.
+    const holding = new Set((await documentsContaining(t.db, pseudonym)).map((where) => where.split(' ')[0]!));
+    expect([...holding].filter((collection) => !ANONYMISED_DATA.includes(collection))).toEqual([]);
+    expect(holding.has('chat_messages')).toBe(true);
   });
 
   it('takes a request without a body; an unknown user gets a receipt with zero counts', async () => {

@@ -2,10 +2,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import mongoose from 'mongoose';
 import { UserDataRegistry } from '../../src/common/user-data/user-data.registry.js';
 import type { ExportPart } from '../../src/common/user-data/user-data.js';
-import { AuditLog } from '../../src/compliance/audit/audit-log.service.js';
+import { AuditLog, GENERATED_KEY_WARNING } from '../../src/compliance/audit/audit-log.service.js';
 import { ChainedAuditEntry, entryHash, keyedUserIdHash } from '../../src/compliance/audit/audit-chain.js';
 import { AUDIT_SETTINGS_COLLECTION, establishAuditHashKey } from '../../src/compliance/audit/audit-hash-key.js';
 import { AUDIT_RETENTION_JOB } from '../../src/compliance/audit/audit-retention.job.js';
@@ -130,21 +132,29 @@ describe('Audit log', () => {
       expect((await list({ subjectId: 'nobody-at-all' })).items).toHaveLength(0);
     });
 
-    it('records the listing itself once (its first page), as a read about the subject filtered on, with the filter as hashes', async () => {
+    it('records the listing itself once (its first page), as a read about the subject filtered on, by hashes only', async () => {
       const audit = t.app.get(AuditLog);
+      const listedHash = await audit.userIdHash('listed');
       for (let index = 0; index < 3; index += 1) {
         await audit.record({ action: 'data-export.downloaded', actor: { userId: 'listed', roles: [] }, subjectUserId: 'listed' });
       }
       const page = await list({ subjectId: 'listed', limit: 2 });
       await list({ subjectId: 'listed', limit: 2, cursor: page.nextCursor! });
       const reads = (await list({ action: 'admin.read', actorId: 'auditor' })).items.filter(
-        (entry) => entry.target?.type === 'audit-log' && entry.subject?.userId === 'listed',
+        (entry) => entry.target?.type === 'audit-log' && entry.subject?.userIdHash === listedHash,
       );
       expect(reads).toHaveLength(1);
-      expect(reads[0]!.details).toEqual({
-        route: 'GET /api/v1/chat/admin/audit',
-        filter: { subjectIdHash: await audit.userIdHash('listed'), limit: 2 },
+      // The person searched for is named by the keyed hash alone: a search for an erased user writes no id back.
+      expect(reads[0]!.subject).toEqual({ userIdHash: listedHash });
+      expect(reads[0]!.details).toEqual({ route: 'GET /api/v1/chat/admin/audit', filter: { subjectIdHash: listedHash, limit: 2 } });
+
+      await list({ actorId: 'searched-actor' });
+      const byActor = await entries(t).findOne({
+        action: 'admin.read',
+        'details.filter.actorIdHash': await audit.userIdHash('searched-actor'),
       });
+      expect(byActor).toMatchObject({ subject: null, actor: { userId: 'auditor' } });
+      expect(JSON.stringify(byActor)).not.toContain('searched-actor');
     });
 
     it.each([
@@ -303,7 +313,13 @@ describe('Audit log', () => {
         subjectUserId: 'leaver',
         details: { reason: 'case-1' },
       });
-      await audit.record({ action: 'legal-hold.released', actor: { userId: 'leaver', roles: ['admin'] }, subjectUserId: 'other-user' });
+      await audit.record({
+        action: 'legal-hold.released',
+        actor: { userId: 'leaver', roles: ['admin'] },
+        subjectUserId: 'other-user',
+        target: { type: 'legal-hold', id: '665f1c2e9b1d8a00aaaaaaaa' },
+        details: { target: 'conversation', conversationId: '665f1c2e9b1d8a00bbbbbbbb', reason: 'Other user’s dispute settled' },
+      });
       const provider = t.app
         .get(UserDataRegistry)
         .userDataProviders()
@@ -311,7 +327,8 @@ describe('Audit log', () => {
       expect(provider.holdings).toEqual([
         expect.objectContaining({ store: AUDIT_LOG_COLLECTION, userFields: ['actor.userId', 'subject.userId'] }),
       ]);
-      expect(await provider.inventory('leaver')).toEqual({ [AUDIT_LOG_COLLECTION]: 3 });
+      // The read names the leaver by hash alone already (admin.read never keeps the subject's plain id).
+      expect(await provider.inventory('leaver')).toEqual({ [AUDIT_LOG_COLLECTION]: 2 });
 
       const parts: ExportPart[] = await collect(provider.export('leaver'));
       expect(parts.map((part) => part.kind === 'records' && part.name)).toEqual(['audit-entries']);
@@ -319,12 +336,19 @@ describe('Audit log', () => {
       expect(records).toEqual([
         expect.objectContaining({ action: 'data-export.created', yourPart: 'subject and actor', actedBy: 'you' }),
         expect.objectContaining({ action: 'admin.read', yourPart: 'subject', actedBy: 'another user', actorRoles: ['admin'] }),
-        expect.objectContaining({ action: 'legal-hold.released', yourPart: 'actor', actedBy: 'you' }),
+        // An action about someone else: what the leaver did and when, nothing of the other person (no details, no id acted on).
+        {
+          seq: expect.any(Number),
+          at: expect.any(String),
+          action: 'legal-hold.released',
+          yourPart: 'actor',
+          target: { type: 'legal-hold' },
+        },
       ]);
       // Other people appear by their roles only.
-      expect(JSON.stringify(records)).not.toMatch(/hr-admin|other-user/);
+      expect(JSON.stringify(records)).not.toMatch(/hr-admin|other-user|dispute|665f1c2e9b1d8a00/);
 
-      expect(await provider.erase('leaver')).toEqual({ [AUDIT_LOG_COLLECTION]: 4 });
+      expect(await provider.erase('leaver')).toEqual({ [AUDIT_LOG_COLLECTION]: 3 });
       expect(await provider.erase('leaver')).toEqual({ [AUDIT_LOG_COLLECTION]: 0 });
       expect(await provider.inventory('leaver')).toEqual({ [AUDIT_LOG_COLLECTION]: 0 });
       const leaverHash = await audit.userIdHash('leaver');
@@ -596,6 +620,25 @@ describe('Audit retention (audit-retention job)', () => {
     const run = await t.app.get(JobScheduler).runNow(AUDIT_RETENTION_JOB);
     expect(run).toMatchObject({ status: 'failed', error: expect.stringContaining('broken at seq 3 (hash-mismatch)') });
     expect(await entries(t).countDocuments()).toBe(before);
+  });
+});
+
+describe('Audit hash key kept in the database', () => {
+  it('is warned about at boot (tamper evidence against database writers needs CHAT_AUDIT_HASH_KEY); a configured key is not', async () => {
+    // The Nest logger, not the log output: within one test file, every app logs through the first app's pino destination.
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    try {
+      const warnings = () => warn.mock.calls.filter(([message]) => message === GENERATED_KEY_WARNING).length;
+      const generated = await startTestApp();
+      await generated.close();
+      expect(warnings()).toBe(1);
+      expect(GENERATED_KEY_WARNING).toMatch(/not tamper-evident against anyone who can write to the database.*needs CHAT_AUDIT_HASH_KEY/);
+      const configured = await startTestApp({ CHAT_AUDIT_HASH_KEY: 'a-configured-key-of-at-least-32-chars!!' });
+      await configured.close();
+      expect(warnings()).toBe(1);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 

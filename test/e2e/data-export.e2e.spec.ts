@@ -3,13 +3,23 @@ import AdmZip from 'adm-zip';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
 import type { Socket } from 'socket.io-client';
 import type { Response } from 'supertest';
+import type { UserDataProvider } from '../../src/common/user-data/user-data.js';
 import { UserDataRegistry } from '../../src/common/user-data/user-data.registry.js';
+import { AuditLog } from '../../src/compliance/audit/audit-log.service.js';
+import { DataExportWorker } from '../../src/compliance/data-export/data-export.worker.js';
+import { DataExportsRepository } from '../../src/compliance/data-export/data-exports.repository.js';
+import {
+  ARCHIVE_STORE,
+  type ArchiveRef,
+  type ArchiveStore,
+  type StoredArchive,
+} from '../../src/compliance/data-export/storage/archive-store.js';
 import { JobScheduler } from '../../src/jobs/job-scheduler.service.js';
 import { connectSocket, recorder } from '../support/socket.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
@@ -22,6 +32,8 @@ const SECRET = 'Igor secret plan for aisle 12';
 /** Every provider the final state registers, each with a records part of this name. */
 const PROVIDERS = ['conversations', 'messages', 'attachments', 'feedback', 'preferences', 'data-exports'];
 const ADMIN = ['admin'];
+const ERASE_CONFIRMATION = 'erase-all-my-data';
+const HOUR_MS = 3_600_000;
 
 interface ManifestEntry {
   path: string;
@@ -67,6 +79,38 @@ function binary(res: Response, done: (error: Error | null, body: Buffer) => void
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** A promise and the function that settles it, to hold a provider or a store at a point of the test's choosing. */
+function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** A provider that holds nothing and, for `userId`, waits in `export` or `erase` until the test lets it go. */
+function waitingProvider(userId: string, where: 'export' | 'erase', release: Promise<void>): UserDataProvider & { reached: Promise<void> } {
+  const reached = gate();
+  const wait = async (id: string) => {
+    if (id !== userId) return;
+    reached.open();
+    await release;
+  };
+  return {
+    name: `waits-in-${where}`,
+    holdings: [],
+    reached: reached.promise,
+    inventory: () => Promise.resolve({}),
+    // eslint-disable-next-line require-yield -- holds no data: only waits
+    export: async function* (id: string) {
+      if (where === 'export') await wait(id);
+    },
+    erase: async (id: string) => {
+      if (where === 'erase') await wait(id);
+      return {};
+    },
+    pseudonymise: () => Promise.resolve({}),
+  };
+}
 
 function jsonLines(zip: AdmZip, path: string): Record<string, unknown>[] {
   const text = zip.readAsText(path);
@@ -227,6 +271,8 @@ describe('GDPR data export', () => {
     const { zip, manifest } = checkedArchive(response.body as Buffer, 'olga', 'olga');
     await checkOlgasData(zip);
     expect(manifest.totals.files).toBe(1);
+    // The CSV renderings were spooled under DATA_DIR, and the spool is empty again.
+    expect(await readdir(join(directory, 'data-exports', '.spool'))).toEqual([]);
 
     // The download is recorded once the last byte has gone out, after the client has it.
     const audited = async () =>
@@ -348,6 +394,13 @@ describe('GDPR data export', () => {
     expect((await t.http().get(`${API}/user/data-exports/${adminExport.id}`).set(as('olga')).expect(404)).body.code).toBe(
       'DATA_EXPORT_NOT_FOUND',
     );
+    // The user routes serve one's own data only: the admin who asked for it reads it through the admin routes alone,
+    // and keeps no way to it once the admin role is gone.
+    for (const roles of [ADMIN, undefined]) {
+      for (const path of [`/user/data-exports/${adminExport.id}`, `/user/data-exports/${adminExport.id}/download`]) {
+        expect((await t.http().get(`${API}${path}`).set(as('dpo', roles)).expect(404)).body.code).toBe('DATA_EXPORT_NOT_FOUND');
+      }
+    }
 
     const response = await download(`/admin/data-exports/${adminExport.id}/download`, 'dpo', ADMIN).expect(200);
     const { zip } = checkedArchive(response.body as Buffer, 'olga', 'dpo');
@@ -471,6 +524,155 @@ describe('GDPR data export', () => {
     await t.http().get(`${API}/user/data-exports/${ownExport.id}/download`).set(as('olga')).expect(410);
   });
 
+  it('streams one export per user at a time: 409 DATA_EXPORT_IN_PROGRESS while the first is still being sent', async () => {
+    const registry = t.app.get(UserDataRegistry);
+    const release = gate();
+    const slow = waitingProvider('streamer', 'export', release.promise);
+    const providers = jest.spyOn(registry, 'userDataProviders').mockReturnValue([...registry.userDataProviders(), slow]);
+    try {
+      const first = download('/user/data-export', 'streamer').then((response) => response);
+      await slow.reached;
+      const second = await t.http().get(`${API}/user/data-export`).set(as('streamer')).expect(409);
+      expect(second.body).toMatchObject({ code: 'DATA_EXPORT_IN_PROGRESS', details: { exportId: null, status: 'streaming' } });
+      // Someone else's export is not held up by it.
+      await download('/user/data-export', 'bystander').expect(200);
+      release.open();
+      const sent = await first;
+      expect(sent.status).toBe(200);
+      checkedArchive(sent.body as Buffer, 'streamer', 'streamer');
+      // Once it has been sent (which the server knows a moment after the client has the last byte: its download is
+      // recorded then), the next one may start.
+      const recorded = () =>
+        t.db.collection('chat_audit_log').countDocuments({ 'actor.userId': 'streamer', action: 'data-export.downloaded' });
+      const deadline = Date.now() + 5000;
+      while ((await recorded()) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await download('/user/data-export', 'streamer').expect(200);
+    } finally {
+      release.open();
+      providers.mockRestore();
+    }
+  });
+
+  it('refuses every export of a user while they are being erased (409 ERASURE_IN_PROGRESS), leaving no request behind', async () => {
+    const user = 'leaving-now';
+    await t.http().post(`${API}/conversations`).set(as(user)).send({ title: 'Last shift' }).expect(201);
+    const registry = t.app.get(UserDataRegistry);
+    const release = gate();
+    // Last in line: every other part, the data-exports provider included, has been erased when it waits.
+    const last = waitingProvider(user, 'erase', release.promise);
+    const providers = jest.spyOn(registry, 'userDataProviders').mockReturnValue([...registry.userDataProviders(), last]);
+    try {
+      const erasure = t
+        .http()
+        .delete(`${API}/user/data`)
+        .query({ confirm: ERASE_CONFIRMATION })
+        .set(as(user))
+        .then((response) => response);
+      await last.reached;
+      const refusals = [
+        await t.http().post(`${API}/user/data-export`).set(as(user)),
+        await t.http().post(`${API}/admin/users/${user}/data-export`).set(as('dpo', ADMIN)),
+        await t.http().get(`${API}/user/data-export`).set(as(user)),
+      ];
+      for (const refusal of refusals) {
+        expect({ status: refusal.status, code: refusal.body.code }).toEqual({ status: 409, code: 'ERASURE_IN_PROGRESS' });
+      }
+      expect(await t.db.collection(EXPORTS).countDocuments({ subjectUserId: user })).toBe(0);
+      release.open();
+      expect((await erasure).status).toBe(200);
+    } finally {
+      release.open();
+      providers.mockRestore();
+    }
+    // Once the erasure is done, exporting what there is (nothing) is allowed again.
+    const created = await t.http().post(`${API}/user/data-export`).set(as(user)).expect(202);
+    await waitForStatus(`/user/data-exports/${created.body.id}`, user, undefined, ['ready']);
+  });
+
+  it('leaves no archive behind when the user is erased while their export is being stored', async () => {
+    const user = 'racer';
+    await t.http().post(`${API}/conversations`).set(as(user)).send({ title: 'Race' }).expect(201);
+    const store = t.app.get<ArchiveStore>(ARCHIVE_STORE);
+    const worker = t.app.get(DataExportWorker);
+    const realWrite = store.write.bind(store);
+    const erased = gate();
+    const stored = gate<{ ref: ArchiveRef; archive: StoredArchive }>();
+    // The archive is written completely, but only after the erasure (and its data-exports part) has finished.
+    const writes = jest.spyOn(store, 'write').mockImplementationOnce(async (ref, source) => {
+      await erased.promise;
+      const archive = await realWrite(ref, source);
+      stored.open({ ref, archive });
+      return archive;
+    });
+    // The run's heartbeat has not noticed yet that its job is gone: what the run does when it finishes is what counts.
+    const heartbeat = jest.spyOn(t.app.get(DataExportsRepository), 'heartbeat').mockResolvedValue(true);
+    const runs = jest.spyOn(worker as unknown as { run(job: unknown): Promise<void> }, 'run');
+    try {
+      const created = await t.http().post(`${API}/user/data-export`).set(as(user)).expect(202);
+      await waitForStatus(`/user/data-exports/${created.body.id}`, user, undefined, ['running']);
+      await t.http().delete(`${API}/user/data`).query({ confirm: ERASE_CONFIRMATION }).set(as(user)).expect(200);
+      erased.open();
+      const { ref, archive } = await stored.promise;
+      expect(ref.exportId).toBe(created.body.id);
+      expect(archive.size).toBeGreaterThan(0);
+      await runs.mock.results[0]!.value;
+      expect(await t.db.collection(EXPORTS).countDocuments({ _id: new mongoose.Types.ObjectId(ref.exportId) })).toBe(0);
+      const left = existsSync(join(directory, 'data-exports', ref.owner)) ? await readdir(join(directory, 'data-exports', ref.owner)) : [];
+      expect(left.filter((name) => name.startsWith(ref.exportId))).toEqual([]);
+    } finally {
+      erased.open();
+      writes.mockRestore();
+      heartbeat.mockRestore();
+      runs.mockRestore();
+    }
+  });
+
+  it('removes spool directories a killed run left behind (CSV with message texts), not those still being written', async () => {
+    const spool = join(directory, 'data-exports', '.spool');
+    const stale = join(spool, 'export-of-a-killed-run');
+    const live = join(spool, 'export-of-another-instance');
+    for (const spooled of [stale, live]) {
+      await mkdir(spooled, { recursive: true });
+      await writeFile(join(spooled, 'messages.csv'), `id,content\r\n1,${QUESTION}\r\n`);
+    }
+    const longAgo = new Date(Date.now() - 2 * HOUR_MS);
+    await utimes(join(stale, 'messages.csv'), longAgo, longAgo);
+    await utimes(stale, longAgo, longAgo);
+    try {
+      expect((await t.app.get(JobScheduler).runNow('data-exports')).counts).toMatchObject({ spools: 1 });
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(join(live, 'messages.csv'))).toBe(true);
+    } finally {
+      await rm(live, { recursive: true, force: true });
+    }
+  });
+
+  it('stores archives under the audit log’s keyed hash of the user, and still serves and erases one stored under the former plain hash', async () => {
+    const user = 'veteran';
+    const created = await t.http().post(`${API}/user/data-export`).set(as(user)).expect(202);
+    const job = await waitForStatus(`/user/data-exports/${created.body.id}`, user, undefined, ['ready']);
+    const archives = join(directory, 'data-exports');
+    const keyed = `u_${(await t.app.get(AuditLog).userIdHash(user)).slice(0, 32)}`;
+    expect(existsSync(join(archives, keyed, `${job.id}.zip`))).toBe(true);
+
+    // Where archives went before: under a plain SHA-256 of the id, as the job's archive key says.
+    const plain = `u_${sha256(Buffer.from(user)).slice(0, 32)}`;
+    await mkdir(join(archives, plain), { recursive: true });
+    await rename(join(archives, keyed, `${job.id}.zip`), join(archives, plain, `${job.id}.zip`));
+    await t.db
+      .collection(EXPORTS)
+      .updateOne({ _id: new mongoose.Types.ObjectId(job.id) }, { $set: { 'archive.key': `${plain}/${job.id}.zip` } });
+    const response = await download(`/user/data-exports/${job.id}/download`, user).expect(200);
+    expect(sha256(response.body as Buffer)).toBe(job.archive!.sha256);
+
+    const provider = t.app
+      .get(UserDataRegistry)
+      .userDataProviders()
+      .find((candidate) => candidate.name === 'data-exports')!;
+    expect(await provider.erase(user)).toEqual({ chat_data_exports: 1, 'files:data-exports': 1 });
+    expect(existsSync(join(archives, plain, `${job.id}.zip`))).toBe(false);
+  });
+
   it('lists, exports and erases its own share of a user’s data: the jobs and their archives', async () => {
     const created = await t.http().post(`${API}/user/data-export`).set(as('leaver')).expect(202);
     await waitForStatus(`/user/data-exports/${created.body.id}`, 'leaver', undefined, ['ready']);
@@ -521,11 +723,12 @@ describe('GDPR data export with ATTACHMENT_STORAGE=gridfs', () => {
   });
   afterAll(() => t.close());
 
-  it('keeps archives in the GridFS bucket under a hash of the user, and removes them on expiry and erasure', async () => {
+  it('keeps archives in the GridFS bucket under a keyed hash of the user, and removes them on expiry and erasure', async () => {
     const job = await exportReady('gina');
     expect(job.status).toBe('ready');
     const stored = await files().findOne({ _id: new mongoose.Types.ObjectId(job.id) });
-    expect(stored).toMatchObject({ length: job.archive!.size, metadata: { owner: expect.stringMatching(/^u_[0-9a-f]{32}$/) } });
+    const owner = `u_${(await t.app.get(AuditLog).userIdHash('gina')).slice(0, 32)}`;
+    expect(stored).toMatchObject({ length: job.archive!.size, metadata: { owner } });
     expect(JSON.stringify(stored)).not.toContain('gina');
 
     const response = await t

@@ -1,10 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { jest } from '@jest/globals';
+import mongoose from 'mongoose';
 import type { Socket } from 'socket.io-client';
 import { ownerDirectory } from '../../src/attachments/storage/attachment-storage.js';
 import { UserDataRegistry } from '../../src/common/user-data/user-data.registry.js';
-import { addCounts, type DataCounts } from '../../src/common/user-data/user-data.js';
+import { addCounts, type DataCounts, type ExportPart, type UserDataProvider } from '../../src/common/user-data/user-data.js';
 import { AuditLog } from '../../src/compliance/audit/audit-log.service.js';
 import { JobScheduler } from '../../src/jobs/job-scheduler.service.js';
 import { filesUnder, findStored } from '../support/personal-data-scan.js';
@@ -96,6 +98,24 @@ function disconnected(socket: Socket): Promise<string> {
 }
 
 const allZero = (counts: Record<string, number>) => Object.values(counts).every((count) => count === 0);
+
+/** What a provider's export gives of a user: the records of its first part. */
+async function exported(provider: UserDataProvider, userId: string): Promise<Record<string, unknown>[]> {
+  const records: Record<string, unknown>[] = [];
+  for await (const part of provider.export(userId)) {
+    for await (const record of (part as Extract<ExportPart, { kind: 'records' }>).records) records.push(record);
+  }
+  return records;
+}
+
+/** The providers' inventories of a user, all but those named (whose records name the user anew when a hold is placed or an erasure stops). */
+async function inventoryExcept(t: TestApp, userId: string, except: readonly string[]): Promise<DataCounts> {
+  const counts: DataCounts = {};
+  for (const provider of t.app.get(UserDataRegistry).userDataProviders()) {
+    if (!except.includes(provider.name)) addCounts(counts, await provider.inventory(userId));
+  }
+  return counts;
+}
 
 describe('Erasure (files on the local driver)', () => {
   const subject = 'ottilie-q7';
@@ -222,6 +242,18 @@ describe('Erasure (files on the local driver)', () => {
     expect(read.body).toEqual(receipt);
   });
 
+  it('searching the audit log for the erased user, as subject or actor, writes no plain id back', async () => {
+    await t.http().get(`${API}/admin/audit`).query({ subjectId: subject }).set(admin()).expect(200);
+    await t.http().get(`${API}/admin/audit`).query({ actorId: subject }).set(admin()).expect(200);
+    const found = (await t.http().get(`${API}/admin/audit`).query({ subjectId: subject }).set(admin()).expect(200)).body.items;
+    // The searches are there, naming the user by the keyed hash alone.
+    const hash = await t.app.get(AuditLog).userIdHash(subject);
+    expect(found.filter((entry: { action: string }) => entry.action === 'admin.read')).toEqual(
+      expect.arrayContaining([expect.objectContaining({ subject: { userIdHash: hash } })]),
+    );
+    expect(await findStored(t.db, [dataDir], [subject])).toEqual([]);
+  });
+
   it('erasing a user again answers a receipt with zero counts', async () => {
     const again = (await t.http().delete(`${API}/admin/users/${subject}/data`).set(admin()).expect(200)).body as Receipt;
     expect(again).toMatchObject({ mode: 'erase', state: 'done', requestedBy: { userId: 'dpo', roles: ADMIN, self: false } });
@@ -264,6 +296,158 @@ describe('Erasure (files on the local driver)', () => {
     expect(first.body.counts.chat_messages).toBe(2);
     const hash = await t.app.get(AuditLog).userIdHash(twin);
     expect(await t.db.collection('chat_erasures').countDocuments({ subjectHash: hash })).toBe(1);
+  });
+
+  it('stops when a legal hold is placed mid-way: 409 with the receipt of the parts that ran, nothing further changed', async () => {
+    const user = 'held-midway-m1';
+    await seedUser(t, user, { secret: 'held.midway@example.com' });
+    const providers = t.app.get(UserDataRegistry).userDataProviders();
+    const first = providers[0]!;
+    // These name the user anew once the hold is placed and the erasure stopped; every other part must stay as it was.
+    const renaming = [first.name, 'legal-holds', 'audit-log', 'erasures'];
+    const untouched = await inventoryExcept(t, user, renaming);
+    expect(untouched.chat_messages).toBe(2);
+    const eraseFirst = first.erase.bind(first);
+    let holdId = '';
+    // An admin places a hold while the first part is being erased.
+    const spy = jest.spyOn(first, 'erase').mockImplementationOnce(async (userId: string) => {
+      const counts = await eraseFirst(userId);
+      holdId = (
+        await t
+          .http()
+          .post(`${API}/admin/legal-holds`)
+          .set(admin())
+          .send({ target: 'user', targetId: user, reason: 'Dispute 2025-031' })
+          .expect(201)
+      ).body.id;
+      return counts;
+    });
+    try {
+      const response = await t.http().delete(`${API}/admin/users/${user}/data`).query({ reason: 'Ticket 31' }).set(admin()).expect(409);
+      expect(response.body).toMatchObject({
+        code: 'LEGAL_HOLD',
+        message: expect.stringContaining('nothing further was changed'),
+        details: { holdId, erasure: { state: 'failed', error: expect.stringContaining('legal hold'), finishedAt: expect.any(String) } },
+      });
+      const receipt = response.body.details.erasure as Receipt;
+      expect(receipt.providers.map((provider) => [provider.name, provider.done])).toEqual(
+        providers.map((provider, index) => [provider.name, index === 0]),
+      );
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(await inventoryExcept(t, user, renaming)).toEqual(untouched);
+      expect((await t.http().get(`${API}/admin/erasures/${receipt.erasureId}`).set(admin()).expect(200)).body).toEqual(receipt);
+
+      // Asking again while the hold is in force: refused before anything starts.
+      const again = await t.http().delete(`${API}/admin/users/${user}/data`).set(admin()).expect(409);
+      expect(again.body.details).not.toHaveProperty('erasure');
+
+      // The stopped erasure in the exports: its subject sees the reason and counts; the admin who asked, only what and when.
+      const erasures = providers.find((provider) => provider.name === 'erasures')!;
+      expect(await exported(erasures, user)).toEqual([
+        expect.objectContaining({ id: receipt.erasureId, yourPart: 'subject', reason: 'Ticket 31', counts: expect.any(Array) }),
+      ]);
+      const asked = (await exported(erasures, 'dpo')).find((record) => record.id === receipt.erasureId);
+      expect(asked).toEqual({
+        id: receipt.erasureId,
+        mode: 'erase',
+        state: 'failed',
+        yourPart: 'requester',
+        startedAt: receipt.startedAt,
+        finishedAt: receipt.finishedAt,
+      });
+      expect(JSON.stringify(await exported(erasures, 'dpo'))).not.toMatch(/Ticket|GDPR request|chat_messages/);
+    } finally {
+      spy.mockRestore();
+    }
+
+    // Released, the erasure runs anew and finishes.
+    await t.http().post(`${API}/admin/legal-holds/${holdId}/release`).set(admin()).send({ reason: 'Dispute settled' }).expect(200);
+    const done = (await t.http().delete(`${API}/admin/users/${user}/data`).set(admin()).expect(200)).body as Receipt;
+    expect(done).toMatchObject({ state: 'done', counts: expect.objectContaining({ chat_messages: 2 }) });
+  });
+
+  it('answers a failed attempt with 202 and the pending receipt; the erasures job finishes it', async () => {
+    const user = 'hiccup-h2';
+    await seedUser(t, user, { secret: 'hiccup.h2@example.com' });
+    const providers = t.app.get(UserDataRegistry).userDataProviders();
+    const spy = jest.spyOn(providers[1]!, 'erase').mockRejectedValueOnce(new Error('the store hiccuped'));
+    let receipt: Receipt;
+    try {
+      receipt = (await t.http().delete(`${API}/admin/users/${user}/data`).set(admin()).expect(202)).body as Receipt;
+    } finally {
+      spy.mockRestore();
+    }
+    expect(receipt).toMatchObject({ state: 'pending', error: 'the store hiccuped', attempts: 1, finishedAt: null });
+    expect(receipt.providers.map((provider) => provider.done)).toEqual(providers.map((_, index) => index === 0));
+    // The same request again joins it, and answers the same.
+    const joined = (await t.http().delete(`${API}/admin/users/${user}/data`).set(admin()).expect(202)).body as Receipt;
+    expect(joined).toEqual(receipt);
+
+    // The retry is due a minute later; the test moves it to now.
+    const id = new mongoose.Types.ObjectId(receipt.erasureId);
+    await t.db.collection('chat_erasures').updateOne({ _id: id }, { $set: { claimedUntil: new Date(Date.now() - 1000) } });
+    expect(await t.app.get(JobScheduler).runNow('erasures')).toMatchObject({ status: 'succeeded', counts: { done: 1, postponed: 0 } });
+    const finished = (await t.http().get(`${API}/admin/erasures/${receipt.erasureId}`).set(admin()).expect(200)).body as Receipt;
+    expect(finished).toMatchObject({ state: 'done', attempts: 2, error: null, counts: expect.objectContaining({ chat_messages: 2 }) });
+    expect(await findStored(t.db, [dataDir], [user, 'hiccup.h2@example.com'])).toEqual([]);
+  });
+
+  it('answers an erasure given up (attempts used up) with 500 ERASURE_FAILED and its receipt; asking again starts anew', async () => {
+    const user = 'given-up-g3';
+    await seedUser(t, user);
+    const hash = await t.app.get(AuditLog).userIdHash(user);
+    // Left running by a stopped instance after its last allowed attempt.
+    const { insertedId } = await t.db.collection('chat_erasures').insertOne({
+      subjectHash: hash,
+      subjectUserId: user,
+      mode: 'erase',
+      requestedBy: { userId: 'dpo', roles: ADMIN, self: false },
+      reason: null,
+      state: 'running',
+      activeKey: `active:${hash}`,
+      providersDone: [],
+      counts: [],
+      attempts: 10,
+      audited: false,
+      error: 'the store hiccuped',
+      startedAt: new Date(Date.now() - 60 * 60_000),
+      finishedAt: null,
+      claimedBy: 'a-stopped-instance',
+      claimedUntil: new Date(Date.now() - 60_000),
+    });
+    const response = await t.http().delete(`${API}/admin/users/${user}/data`).set(admin()).expect(500);
+    expect(response.body).toMatchObject({
+      code: 'ERASURE_FAILED',
+      details: { erasure: { erasureId: insertedId.toHexString(), state: 'failed', error: expect.stringContaining('Given up after 10') } },
+    });
+    expect((response.body.details.erasure as Receipt).providers.every((provider) => !provider.done)).toBe(true);
+    const again = (await t.http().delete(`${API}/admin/users/${user}/data`).set(admin()).expect(200)).body as Receipt;
+    expect(again).toMatchObject({ state: 'done', attempts: 1, counts: expect.objectContaining({ chat_messages: 2 }) });
+    expect(again.erasureId).not.toBe(insertedId.toHexString());
+  });
+
+  it('documents the outcomes of every erasure and anonymisation route: 200 done, 202 pending, 409 a hold, 500 given up', async () => {
+    const spec = (await t.http().get('/api/docs-json').expect(200)).body as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { description: string; content?: Record<string, { schema: unknown }> }> }>
+      >;
+    };
+    const routes = [
+      ['/api/v1/chat/user/data', 'delete'],
+      ['/api/v1/chat/user/anonymise', 'post'],
+      ['/api/v1/chat/admin/users/{userId}/data', 'delete'],
+      ['/api/v1/chat/admin/users/{userId}/anonymise', 'post'],
+    ] as const;
+    for (const [path, method] of routes) {
+      const { responses } = spec.paths[path]![method]!;
+      for (const status of ['200', '202']) {
+        expect(responses[status]!.content!['application/json']!.schema).toEqual({ $ref: '#/components/schemas/ErasureReceiptDto' });
+      }
+      expect(responses['202']!.description).toContain('state: pending');
+      expect(responses['409']!.description).toContain('nothing further was changed');
+      expect(responses['500']!.description).toContain('ERASURE_FAILED');
+    }
   });
 
   it('resumes an erasure that a stopped instance left mid-way, with the providers not yet done', async () => {

@@ -44,9 +44,15 @@ function watchHealth(port: number): { stop(): Promise<number[]> } {
   };
 }
 
+/**
+ * A parse on the event loop would hold every answer for as long as the parse runs (a looping
+ * parser: until the poll's 10 s timeout); a busy two-core runner delays one by a second on its own.
+ */
+const STALLED_ANSWER_MS = 2_500;
+
 function expectResponsive(latencies: number[], during: number): void {
-  // Every answer within a second, and the poll really ran all along (about every 100 ms).
-  expect(Math.max(...latencies)).toBeLessThan(1_000);
+  // No answer stalled, and the poll really ran all along (about every 100 ms).
+  expect(Math.max(...latencies)).toBeLessThan(STALLED_ANSWER_MS);
   expect(latencies.length).toBeGreaterThanOrEqual(Math.floor(during / 100 / 2));
 }
 

@@ -1,14 +1,24 @@
 import mongoose from 'mongoose';
-import type { Test } from 'supertest';
+import type { Response, Test } from 'supertest';
 import { UserDataRegistry } from '../../src/common/user-data/user-data.registry.js';
 import type { UserDataProvider } from '../../src/common/user-data/user-data.js';
 import { AuditLog } from '../../src/compliance/audit/audit-log.service.js';
 import { LegalHoldsService } from '../../src/compliance/holds/legal-holds.service.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
+import { SeededUser, seedUser } from '../support/user-data-seed.js';
 
 const HOLDS = '/api/v1/chat/admin/legal-holds';
 const ADMIN = ['admin'];
 const MISSING_ID = '665f1c2e9b1d8a0012345678';
+const API = '/api/v1/chat';
+
+/** supertest option: collect any body as a Buffer. */
+function buffer(res: Response, done: (error: Error | null, body: Buffer) => void): void {
+  const stream = res as unknown as NodeJS.ReadableStream;
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
+}
 
 describe('Legal holds', () => {
   let t: TestApp;
@@ -18,7 +28,7 @@ describe('Legal holds', () => {
   const audit = () => t.db.collection('chat_audit_log');
 
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ CHAT_RATE_LIMIT_PER_MINUTE: '10000' });
     holds = t.app.get(LegalHoldsService);
   });
   afterAll(() => t.close());
@@ -195,6 +205,117 @@ describe('Legal holds', () => {
     ]);
   });
 
+  describe('a hold stops its owner’s own deletes for good', () => {
+    /** The three deletes a user can make of what a hold keeps, on the seeded user's first conversation. */
+    const deletes = (user: SeededUser, conversation = 0) => ({
+      message: () =>
+        t
+          .http()
+          .delete(`${API}/conversations/${user.conversationIds[conversation]}/messages/${user.userMessageIds[conversation]}`)
+          .set(t.auth(user.userId)),
+      attachment: () => t.http().delete(`${API}/attachments/${user.attachmentIds[0]}`).set(t.auth(user.userId)),
+      conversation: () =>
+        t.http().delete(`${API}/conversations/${user.conversationIds[conversation]}`).query({ permanent: 'true' }).set(t.auth(user.userId)),
+    });
+
+    async function expectRefused(request: Test, holdId: unknown): Promise<void> {
+      const response = await request.expect(409);
+      expect(response.body).toMatchObject({ code: 'LEGAL_HOLD', details: { holdId } });
+    }
+
+    /** The seeded user's first conversation is as seeded: visible, its message listed, every file downloadable byte for byte. */
+    async function expectIntact(user: SeededUser): Promise<void> {
+      const auth = t.auth(user.userId);
+      const conversation = await t.http().get(`${API}/conversations/${user.conversationIds[0]}`).set(auth).expect(200);
+      expect(conversation.body).toMatchObject({ status: 'active', messageCount: 2 });
+      const history = await t.http().get(`${API}/conversations/${user.conversationIds[0]}/messages`).set(auth).expect(200);
+      expect(history.body.items.map((message: { id: string }) => message.id)).toEqual([user.userMessageIds[0], user.replyIds[0]]);
+      for (const [id, bytes] of user.files) {
+        const content = await t.http().get(`${API}/attachments/${id}/content`).set(auth).buffer(true).parse(buffer).expect(200);
+        expect((content.body as Buffer).equals(bytes)).toBe(true);
+      }
+    }
+
+    async function release(holdId: unknown): Promise<void> {
+      await t
+        .http()
+        .post(`${HOLDS}/${holdId as string}/release`)
+        .set(admin())
+        .send({ reason: 'Matter closed' })
+        .expect(200);
+    }
+
+    it('a hold on the user refuses deleting a message, an attachment or a conversation for good (409), archiving stays allowed', async () => {
+      const user = await seedUser(t, 'held-picker', { conversations: 2 });
+      const hold = await place('user', user.userId);
+      for (const conversation of [0, 1]) {
+        const attempt = deletes(user, conversation);
+        await expectRefused(attempt.message(), hold.id);
+        await expectRefused(attempt.conversation(), hold.id);
+      }
+      await expectRefused(deletes(user).attachment(), hold.id);
+      await expectIntact(user);
+      expect(await t.db.collection('chat_messages').countDocuments({ userId: user.userId })).toBe(4);
+      expect(await t.db.collection('chat_attachments').countDocuments({ userId: user.userId })).toBe(2);
+
+      // Archiving destroys nothing: allowed under a hold, and the archived conversation is still refused deletion.
+      await t.http().delete(`${API}/conversations/${user.conversationIds[1]}`).set(t.auth(user.userId)).expect(204);
+      await expectRefused(deletes(user, 1).conversation(), hold.id);
+
+      await release(hold.id);
+      const allowed = deletes(user);
+      await allowed.attachment().expect(204);
+      await t.http().get(`${API}/attachments/${user.attachmentIds[0]}/content`).set(t.auth(user.userId)).expect(404);
+      await allowed.message().expect(204);
+      await allowed.conversation().expect(204);
+      await deletes(user, 1).conversation().expect(204);
+      await t.http().get(`${API}/conversations/${user.conversationIds[0]}`).set(t.auth(user.userId)).expect(404);
+    });
+
+    it('a hold on a conversation refuses deleting it or anything in it; the owner’s other conversations stay deletable', async () => {
+      const user = await seedUser(t, 'conversation-keeper', { conversations: 2 });
+      const hold = await place('conversation', user.conversationIds[0]!);
+      const held = deletes(user);
+      await expectRefused(held.message(), hold.id);
+      await expectRefused(held.attachment(), hold.id);
+      await expectRefused(held.conversation(), hold.id);
+      await expectIntact(user);
+
+      // Someone else asking about the held conversation learns nothing of the hold: 404, as for any conversation not theirs.
+      const stranger = t.auth('curious-picker');
+      await t.http().delete(`${API}/conversations/${user.conversationIds[0]}`).query({ permanent: 'true' }).set(stranger).expect(404);
+      await t.http().delete(`${API}/conversations/${user.conversationIds[0]}/messages/${user.userMessageIds[0]}`).set(stranger).expect(404);
+      await t.http().delete(`${API}/attachments/${user.attachmentIds[0]}`).set(stranger).expect(404);
+
+      const other = deletes(user, 1);
+      await other.message().expect(204);
+      await other.conversation().expect(204);
+      await t.http().get(`${API}/conversations/${user.conversationIds[1]}`).set(t.auth(user.userId)).expect(404);
+      await expectIntact(user);
+
+      await release(hold.id);
+      await held.attachment().expect(204);
+      await held.message().expect(204);
+      await held.conversation().expect(204);
+    });
+
+    it('documents 409 LEGAL_HOLD on the three deletes', async () => {
+      const spec = (await t.http().get('/api/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { responses: Record<string, { description: string }> }>>;
+      };
+      for (const path of [
+        '/api/v1/chat/conversations/{id}',
+        '/api/v1/chat/conversations/{id}/messages/{messageId}',
+        '/api/v1/chat/attachments/{id}',
+      ]) {
+        expect(spec.paths[path]?.delete?.responses['409']?.description).toContain('LEGAL_HOLD');
+      }
+      expect(spec.paths['/api/v1/chat/conversations/{id}/messages/{messageId}']!.delete!.responses['409']!.description).toContain(
+        'REPLY_IN_PROGRESS',
+      );
+    });
+  });
+
   describe('as user data', () => {
     const provider = (): UserDataProvider =>
       t.app
@@ -266,6 +387,85 @@ describe('Legal holds', () => {
       });
       expect(await stored().countDocuments({ 'placedBy.userId': 'leaving-officer' })).toBe(0);
       expect(await heldError(holds.assertUserNotHeld('kept-user'))).toMatchObject({ code: 'LEGAL_HOLD' });
+    });
+
+    it('pseudonymising names the person by the audit hash, never the pseudonym; released holds on their conversations lose the conversation id', async () => {
+      const conversationId = await conversationOf('anonymised-owner');
+      const onUser = await place('user', 'anonymised-owner');
+      const onConversation = await place('conversation', conversationId);
+      for (const hold of [onUser, onConversation]) {
+        await t
+          .http()
+          .post(`${HOLDS}/${hold.id as string}/release`)
+          .set(admin())
+          .send({ reason: 'released' })
+          .expect(200);
+      }
+      const theirs = (
+        await t
+          .http()
+          .post(HOLDS)
+          .set(t.auth('anonymised-owner', ADMIN))
+          .send({ target: 'user', targetId: 'still-held', reason: 'Placed before leaving' })
+          .expect(201)
+      ).body;
+      const pseudonym = 'anon_0123456789abcdef0123456789abcdef';
+
+      expect(await provider().pseudonymise({ userId: 'anonymised-owner', pseudonym, maskText: (text) => text })).toEqual({
+        chat_legal_holds: 3,
+      });
+      const auditLog = t.app.get(AuditLog);
+      const hash = await auditLog.userIdHash('anonymised-owner');
+      const byId = async (hold: Record<string, unknown>) => stored().findOne({ _id: new mongoose.Types.ObjectId(hold.id as string) });
+      expect(await byId(onUser)).toMatchObject({ target: 'user', targetId: hash });
+      expect(await byId(onConversation)).toMatchObject({
+        target: 'conversation',
+        targetId: await auditLog.userIdHash(conversationId),
+        conversationOwnerId: hash,
+      });
+      expect(await byId(theirs)).toMatchObject({ targetId: 'still-held', placedBy: { userId: hash, roles: ['admin'] }, releasedAt: null });
+      const everything = JSON.stringify(await stored().find({}).toArray());
+      for (const gone of [pseudonym, 'anonymised-owner', conversationId]) expect(everything).not.toContain(gone);
+      // Nor does the audit log name the conversation: the hold (target.id) is what its entries point at.
+      const entries = await audit().find({ 'target.id': onConversation.id }).toArray();
+      expect(entries).toHaveLength(2);
+      expect(JSON.stringify(entries)).not.toContain(conversationId);
+      expect(await heldError(holds.assertUserNotHeld('still-held'))).toMatchObject({ code: 'LEGAL_HOLD' });
+      expect(await provider().pseudonymise({ userId: 'anonymised-owner', pseudonym, maskText: (text) => text })).toEqual({
+        chat_legal_holds: 0,
+      });
+    });
+
+    it('forgetConversationOwner renames the released holds on those conversations, and nothing else', async () => {
+      const [anonymised, kept] = [await conversationOf('retained-owner'), await conversationOf('retained-owner')];
+      const released = await place('conversation', anonymised, 'Earlier matter');
+      await t
+        .http()
+        .post(`${HOLDS}/${released.id as string}/release`)
+        .set(admin())
+        .send({ reason: 'over' })
+        .expect(200);
+      const active = await place('conversation', anonymised, 'Current matter');
+      const keptHold = await place('conversation', kept, 'Other matter');
+      await t
+        .http()
+        .post(`${HOLDS}/${keptHold.id as string}/release`)
+        .set(admin())
+        .send({ reason: 'over' })
+        .expect(200);
+
+      expect(await holds.forgetConversationOwner([new mongoose.Types.ObjectId(anonymised)], 'retained-owner')).toBe(1);
+      const auditLog = t.app.get(AuditLog);
+      const byId = async (hold: Record<string, unknown>) => stored().findOne({ _id: new mongoose.Types.ObjectId(hold.id as string) });
+      expect(await byId(released)).toMatchObject({
+        targetId: await auditLog.userIdHash(anonymised),
+        conversationOwnerId: await auditLog.userIdHash('retained-owner'),
+      });
+      expect(await byId(active)).toMatchObject({ targetId: anonymised, conversationOwnerId: 'retained-owner', releasedAt: null });
+      expect(await byId(keptHold)).toMatchObject({ targetId: kept, conversationOwnerId: 'retained-owner' });
+      expect(await heldError(holds.assertConversationNotHeld(anonymised))).toMatchObject({ details: { holdId: active.id } });
+      expect(await holds.forgetConversationOwner([new mongoose.Types.ObjectId(anonymised)], 'retained-owner')).toBe(0);
+      expect(await holds.forgetConversationOwner([], 'retained-owner')).toBe(0);
     });
   });
 

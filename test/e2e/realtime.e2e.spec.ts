@@ -1,5 +1,6 @@
 import jwt from 'jsonwebtoken';
 import type { Socket } from 'socket.io-client';
+import { AuditLog } from '../../src/compliance/audit/audit-log.service.js';
 import { connectSocket, emitWithAck, recorder } from '../support/socket.js';
 import { TEST_JWT_SECRET, TestApp, startTestApp } from '../support/test-app.js';
 
@@ -354,5 +355,49 @@ describe('Missed-message recovery across a server restart', () => {
     } finally {
       await after.close();
     }
+  });
+});
+
+describe('Failed socket authentication', () => {
+  const BURST = 3;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await startTestApp({ CHAT_AUTH_FAILURE_BURST: String(BURST) });
+  });
+  afterAll(() => t.close());
+
+  it('is audited as over HTTP: a burst from one address is one auth.failure-burst entry, never naming the token or the address', async () => {
+    const port = await t.port();
+    const forged = jwt.sign({ sub: 'mallory' }, 'another-secret-another-secret-another', { expiresIn: '1h' });
+    // The test connects from loopback, a trusted proxy (as for HTTP), so X-Forwarded-For names the client.
+    const refused = (ip: string, auth: Record<string, unknown>, namespace = '/chat') =>
+      expect(connectSocket(port, namespace, auth, { headers: { 'x-forwarded-for': ip } })).rejects.toThrow();
+    const bursts = () => t.db.collection('chat_audit_log').find({ action: 'auth.failure-burst' }).toArray();
+
+    // Refusals that are not about the token do not count: a valid token for a conversation that does not exist.
+    for (let i = 0; i < 2 * BURST; i += 1) await refused('192.0.2.14', { token: t.token('lost') }, '/chat/665f1c2e9b1d8a0012345678');
+    // Below the threshold from one address: nothing. 2 × BURST − 1 failures give exactly one minute with BURST or more.
+    for (let i = 0; i < BURST - 1; i += 1) await refused('198.51.100.23', { token: forged });
+    for (let i = 0; i < 2 * BURST - 1; i += 1) await refused('203.0.113.50', i % 2 === 0 ? { token: forged } : {});
+
+    const deadline = Date.now() + 10_000;
+    while ((await bursts()).length === 0 && Date.now() < deadline) await sleep(50);
+    // Failures are counted as they are announced, before the client hears of the refusal: nothing else is on its way.
+    const found = await bursts();
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({
+      actor: { system: 'auth' },
+      subject: null,
+      details: {
+        ipHash: await t.app.get(AuditLog).ipHash('203.0.113.50'),
+        network: '203.0.113.0/24',
+        failures: BURST,
+        windowSeconds: 60,
+      },
+    });
+    expect(found[0]!.details.reasons).toEqual(expect.arrayContaining([expect.stringMatching(/invalid|Missing bearer token/)]));
+    expect(JSON.stringify(found)).not.toContain(forged);
+    expect(JSON.stringify(found)).not.toMatch(/203\.0\.113\.50|198\.51\.100|192\.0\.2/);
   });
 });

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,8 @@ import mongoose from 'mongoose';
 import type { Test } from 'supertest';
 import { Leases } from '../../src/common/jobs/lease.js';
 import { UserDataRegistry } from '../../src/common/user-data/user-data.registry.js';
-import { RETENTION_JOB } from '../../src/compliance/retention/retention.job.js';
+import { RETENTION_JOB, RetentionJob } from '../../src/compliance/retention/retention.job.js';
+import { ConversationsService } from '../../src/conversations/conversations.service.js';
 import { JobScheduler } from '../../src/jobs/job-scheduler.service.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
@@ -27,10 +29,12 @@ interface PreviewPass {
   counts: Counts;
   sampleConversationIds: string[];
   suspended: string | null;
+  truncated: boolean;
 }
 interface Preview {
   at: string;
   enabled: boolean;
+  truncated: boolean;
   policies: PreviewPass[];
   totals: { conversations: number; skippedByHold: number; counts: Counts };
 }
@@ -190,7 +194,8 @@ describe('Retention', () => {
     const before = await storeCounts();
     const view = await preview();
     expect(await storeCounts()).toEqual(before);
-    expect(view.enabled).toBe(true);
+    expect(view).toMatchObject({ enabled: true, truncated: false });
+    expect(view.policies.every((each) => !each.truncated)).toBe(true);
     expect(view.policies.map((each) => [each.policy, each.key])).toEqual([
       ['agent', 'inventory-assistant'],
       ['role', 'supervisor'],
@@ -311,6 +316,155 @@ describe('Retention', () => {
       counts: expect.objectContaining({ conversations: 1, 'purged:chat_conversations': 1, 'purged:chat_messages': 0 }),
     });
     expect(await storedUnder(t, [interrupted])).toEqual({ [interrupted]: gone });
+  });
+
+  it('leaves alone a conversation that took a message between its selection and its purge', async () => {
+    const operator = ['warehouse_operator'];
+    const stale = await seed.conversation('back-picker', operator);
+    const revived = await seed.conversation('back-picker', operator);
+    await Promise.all([seed.age(stale, 90), seed.age(revived, 90)]);
+    const service = t.app.get(ConversationsService);
+    const select = service.findForRetention.bind(service);
+    let sent = 0;
+    // The owner writes right after the run has read its batch (what a message on another instance can do).
+    const selection = jest.spyOn(service, 'findForRetention').mockImplementation(async (query) => {
+      const found = await select(query);
+      if (sent === 0 && found.some((conversation) => conversation.id.toHexString() === revived)) {
+        sent = (
+          await t
+            .http()
+            .post(`${API}/conversations/${revived}/messages`)
+            .set(t.auth('back-picker', operator))
+            .send({ content: 'Back on shift', reply: false })
+        ).status;
+      }
+      return found;
+    });
+    try {
+      const run = await t.app.get(JobScheduler).runNow(RETENTION_JOB);
+      expect(run).toMatchObject({
+        status: 'succeeded',
+        counts: expect.objectContaining({ conversations: 1, 'purged:chat_conversations': 1 }),
+      });
+    } finally {
+      selection.mockRestore();
+    }
+    expect(sent).toBe(201);
+    expect(await storedUnder(t, [stale, revived])).toEqual({
+      [stale]: gone,
+      [revived]: { conversation: 1, messages: 3, feedback: 0, attachments: 0 },
+    });
+    expect(await t.http().get(`${API}/conversations/${revived}`).set(t.auth('back-picker', operator)).expect(200)).toMatchObject({
+      body: { status: 'active', messageCount: 3 },
+    });
+  });
+
+  it('refuses a message sent while its conversation is being purged (404), so nothing is lost or left behind', async () => {
+    const operator = ['warehouse_operator'];
+    const expiring = await seed.conversation('late-picker', operator);
+    await seed.enrich('late-picker', operator, expiring);
+    await seed.age(expiring, 90);
+    const messagesStore = t.app
+      .get(UserDataRegistry)
+      .conversationDataProviders()
+      .find((provider) => provider.name === 'messages')!;
+    const purgeMessages = messagesStore.purgeConversations.bind(messagesStore);
+    let answer: { status: number; code: unknown } | null = null;
+    const purge = jest.spyOn(messagesStore, 'purgeConversations').mockImplementation(async (ids) => {
+      const sent = await t
+        .http()
+        .post(`${API}/conversations/${expiring}/messages`)
+        .set(t.auth('late-picker', operator))
+        .send({ content: 'One more thing', reply: false });
+      answer ??= { status: sent.status, code: sent.body.code };
+      return purgeMessages(ids);
+    });
+    try {
+      const run = await t.app.get(JobScheduler).runNow(RETENTION_JOB);
+      expect(run).toMatchObject({ status: 'succeeded', counts: expect.objectContaining({ conversations: 1, 'purged:chat_messages': 4 }) });
+    } finally {
+      purge.mockRestore();
+    }
+    expect(answer).toEqual({ status: 404, code: 'CONVERSATION_NOT_FOUND' });
+    expect(await storedUnder(t, [expiring])).toEqual({ [expiring]: gone });
+    expect(await t.db.collection('chat_messages').countDocuments({ userId: 'late-picker' })).toBe(0);
+  });
+
+  it('finishes, once the grace has passed, a purge interrupted after its conversations were marked', async () => {
+    const operator = ['warehouse_operator'];
+    const interrupted = await seed.conversation('marked-picker', operator);
+    await seed.age(interrupted, 90);
+    // What a run killed right after marking its batch leaves: the conversation deleted, everything still there.
+    const cutoff = new Date(Date.now() - 30 * DAY_MS);
+    expect(await t.app.get(ConversationsService).markForPurge([new ObjectId(interrupted)], { lastActivityBefore: cutoff })).toEqual([
+      new ObjectId(interrupted),
+    ]);
+    await t.http().get(`${API}/conversations/${interrupted}`).set(t.auth('marked-picker', operator)).expect(404);
+
+    const withinGrace = await t.app.get(JobScheduler).runNow(RETENTION_JOB);
+    expect(withinGrace.counts).toMatchObject({ conversations: 0 });
+    expect(await storedUnder(t, [interrupted])).toEqual({ [interrupted]: { ...gone, conversation: 1, messages: 2 } });
+
+    await t.db
+      .collection('chat_conversations')
+      .updateOne({ _id: new ObjectId(interrupted) }, { $set: { deletedAt: new Date(Date.now() - 2 * 60 * 60_000) } });
+    const view = await preview();
+    expect(pass(view, 'permanently-deleted')).toMatchObject({ conversations: 1, sampleConversationIds: [interrupted] });
+    const pastGrace = await t.app.get(JobScheduler).runNow(RETENTION_JOB);
+    expect(pastGrace.counts).toMatchObject({ conversations: 1, 'purged:chat_messages': 2 });
+    expect(await storedUnder(t, [interrupted])).toEqual({ [interrupted]: gone });
+  });
+
+  it('stops the preview at its cap of conversations examined and says so, per pass and overall', async () => {
+    const operator = ['warehouse_operator'];
+    const due = [];
+    for (let index = 0; index < 4; index += 1) due.push(await seed.conversation('many-picker', operator));
+    const deleted = await seed.conversation('many-picker', operator);
+    await Promise.all(due.map((id) => seed.age(id, 90)));
+    await seed.deletePermanently('many-picker', operator, deleted, 120);
+    const job = t.app.get(RetentionJob);
+
+    const capped = await job.preview(10, 3);
+    expect(capped.truncated).toBe(true);
+    expect(pass(capped as Preview, 'default')).toMatchObject({ conversations: 3, truncated: true, sampleConversationIds: due.slice(0, 3) });
+    // Not examined at all, and it has a conversation due.
+    expect(pass(capped as Preview, 'permanently-deleted')).toMatchObject({ conversations: 0, truncated: true });
+    expect(capped.totals).toMatchObject({ conversations: 3, counts: { chat_conversations: 3, chat_messages: 6 } });
+
+    // A cap the conversations fit in exactly is not a truncation.
+    const exact = await job.preview(10, 5);
+    expect(exact.truncated).toBe(false);
+    expect(exact.policies.map((each) => [each.policy, each.conversations, each.truncated])).toEqual([
+      ['default', 4, false],
+      ['permanently-deleted', 1, false],
+    ]);
+  });
+
+  it('keeps the error’s message out of the receipt (class, code and a fixed text only); the run record has it', async () => {
+    const operator = ['warehouse_operator'];
+    const failing = await seed.conversation('dup-picker', operator);
+    await seed.age(failing, 90);
+    const messagesStore = t.app
+      .get(UserDataRegistry)
+      .conversationDataProviders()
+      .find((provider) => provider.name === 'messages')!;
+    const secret = 'dup-secret-4711';
+    const purge = jest
+      .spyOn(messagesStore, 'purgeConversations')
+      .mockRejectedValue(Object.assign(new Error(`E11000 duplicate key error dup key: { userId: "${secret}" }`), { code: 11000 }));
+    let run;
+    try {
+      run = await t.app.get(JobScheduler).runNow(RETENTION_JOB);
+    } finally {
+      purge.mockRestore();
+    }
+    expect(run).toMatchObject({ status: 'failed', error: expect.stringContaining(secret) });
+    const receipt = await t.db.collection('chat_audit_log').findOne({ action: 'retention.run', 'target.id': run.id });
+    expect(receipt!.details).toMatchObject({
+      outcome: 'failed',
+      error: { class: 'Error', code: 11000, text: expect.stringContaining('chat_job_runs') },
+    });
+    expect(JSON.stringify(receipt)).not.toContain(secret);
   });
 
   it('answers 409 RETENTION_RUN_SKIPPED while another instance holds the job’s lease', async () => {
@@ -447,10 +601,12 @@ describe('Retention switched off (ENABLE_DATA_RETENTION=false)', () => {
   });
   afterAll(() => t.close());
 
-  it('purges nothing and records that it is disabled, while the preview still shows what is due', async () => {
+  it('applies no period policy and records that it is disabled, but still purges what was deleted for good', async () => {
     const seed = new Seeder(t);
     const old = await seed.conversation('idle-picker', ['warehouse_operator']);
     await seed.age(old, 400);
+    const deletedForGood = await seed.conversation('idle-picker', ['warehouse_operator']);
+    await seed.deletePermanently('idle-picker', ['warehouse_operator'], deletedForGood, 120);
 
     const view = (
       await t
@@ -460,19 +616,27 @@ describe('Retention switched off (ENABLE_DATA_RETENTION=false)', () => {
         .expect(200)
     ).body as Preview;
     expect(view.enabled).toBe(false);
-    expect(view.totals).toMatchObject({ conversations: 1, counts: { chat_conversations: 1, chat_messages: 2 } });
+    expect(view.totals).toMatchObject({ conversations: 2, counts: { chat_conversations: 2, chat_messages: 4 } });
 
     const run = await t
       .http()
       .post(`${RETENTION}/run`)
       .set(t.auth('boss', ['admin']))
       .expect(200);
-    expect(run.body).toMatchObject({ status: 'succeeded', counts: { disabled: 1 } });
-    expect(await storedUnder(t, [old])).toEqual({ [old]: { conversation: 1, messages: 2, feedback: 0, attachments: 0 } });
-    expect(await t.db.collection('chat_audit_log').findOne({ action: 'retention.run', 'target.id': run.body.id })).toMatchObject({
-      actor: expect.objectContaining({ userId: 'boss' }),
-      details: { disabled: true },
+    expect(run.body).toMatchObject({
+      status: 'succeeded',
+      counts: { disabled: 1, conversations: 1, 'purged:chat_conversations': 1, 'purged:chat_messages': 2 },
     });
+    expect(await storedUnder(t, [old, deletedForGood])).toEqual({
+      [old]: { conversation: 1, messages: 2, feedback: 0, attachments: 0 },
+      [deletedForGood]: { conversation: 0, messages: 0, feedback: 0, attachments: 0 },
+    });
+    const receipt = await t.db.collection('chat_audit_log').findOne({ action: 'retention.run', 'target.id': run.body.id });
+    expect(receipt).toMatchObject({
+      actor: expect.objectContaining({ userId: 'boss' }),
+      details: { disabled: true, outcome: 'succeeded', totals: { conversations: 1 } },
+    });
+    expect(receipt!.details.policies).toEqual([expect.objectContaining({ policy: 'permanently-deleted', conversations: 1 })]);
     expect(
       (
         await t
@@ -506,6 +670,16 @@ describe('Retention policies that anonymise (CHAT_ANONYMIZATION_ENABLED=true)', 
       .expect(201);
     await Promise.all([seed.age(expired, 60), seed.age(recent, 10)]);
     await t.http().put(`${RETENTION}/policies/role/supervisor`).set(admin()).send({ days: 30, action: 'anonymise' }).expect(200);
+    // A hold on the conversation, released before: once anonymised, it must not lead from the owner to the conversation.
+    const hold = (
+      await t
+        .http()
+        .post(`${API}/admin/legal-holds`)
+        .set(admin())
+        .send({ target: 'conversation', targetId: expired, reason: 'Inventory dispute 7' })
+        .expect(201)
+    ).body as { id: string };
+    await t.http().post(`${API}/admin/legal-holds/${hold.id}/release`).set(admin()).send({ reason: 'Settled' }).expect(200);
 
     const view = (await t.http().get(`${RETENTION}/preview`).set(admin()).expect(200)).body as Preview;
     expect(view.policies.find((each) => each.policy === 'role')).toMatchObject({
@@ -528,10 +702,27 @@ describe('Retention policies that anonymise (CHAT_ANONYMIZATION_ENABLED=true)', 
     const masked = messages.find((message) => message._id.equals(new ObjectId(turn.body.userMessage.id as string)))!;
     expect(masked.content).toBe('Call me at [email] about dock 4');
     expect(await t.db.collection('chat_conversations').findOne({ _id: new ObjectId(recent) })).toMatchObject({ userId: 'sup-anon' });
+    const released = await t.db.collection('chat_legal_holds').findOne({ _id: new ObjectId(hold.id) });
+    expect(JSON.stringify(released)).not.toContain(expired);
+    expect(JSON.stringify(released)).not.toContain('sup-anon');
 
-    // A pseudonym is never anonymised again.
-    const again = await t.http().post(`${RETENTION}/run`).set(admin()).expect(200);
+    // A pseudonym is never anonymised again, nor even read again by the pass.
+    const service = t.app.get(ConversationsService);
+    const select = service.findForRetention.bind(service);
+    const owners: string[] = [];
+    const selection = jest.spyOn(service, 'findForRetention').mockImplementation(async (query) => {
+      const found = await select(query);
+      owners.push(...found.map((candidate) => candidate.userId));
+      return found;
+    });
+    let again;
+    try {
+      again = await t.http().post(`${RETENTION}/run`).set(admin()).expect(200);
+    } finally {
+      selection.mockRestore();
+    }
     expect(again.body.counts).toMatchObject({ conversations: 0 });
+    expect(owners).toEqual([]);
     expect(await t.db.collection('chat_conversations').findOne({ _id: new ObjectId(expired) })).toMatchObject({
       userId: conversation!.userId,
     });

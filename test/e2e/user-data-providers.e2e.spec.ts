@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -219,9 +220,13 @@ describe.each(['local', 'gridfs'] as const)('The feature modules’ user-data pr
     for (const provider of conversationProviders()) addCounts(counted, await provider.countForConversations(purged));
     expect(counted).toEqual(expected);
 
+    // Retention's order: mark, purge what hangs under them, then the conversations.
+    const service = t.app.get(ConversationsService);
+    const marked = await service.markForPurge(purged, { lastActivityBefore: new Date(Date.now() + 60_000) });
+    expect(marked.map((id) => id.toHexString()).sort()).toEqual(carol.conversationIds.slice(0, 2).sort());
     const removed: DataCounts = {};
     for (const provider of conversationProviders()) addCounts(removed, await provider.purgeConversations(purged));
-    addCounts(removed, await t.app.get(ConversationsService).purgeConversations(purged));
+    addCounts(removed, await service.purgeConversations(purged));
     expect(removed).toEqual({ ...expected, chat_conversations: 2 });
 
     const after: DataCounts = {};
@@ -405,6 +410,9 @@ describe.each(['local', 'gridfs'] as const)('The feature modules’ user-data pr
     ]);
     expect(ids(await service.findForRetention({ lastActivityBefore: cutoff, agentKeys: { in: [null] }, limit: 10 }))).toEqual([]);
     expect(ids(await service.findForRetention({ lastActivityBefore: cutoff, excludeUserIds: ['frank'], limit: 10 }))).toEqual([old[2]!.id]);
+    expect(ids(await service.findForRetention({ lastActivityBefore: cutoff, excludeOwnersMatching: /^fra/, limit: 10 }))).toEqual([
+      old[2]!.id,
+    ]);
     expect(
       ids(await service.findForRetention({ lastActivityBefore: cutoff, excludeConversationIds: [new ObjectId(old[1]!.id)], limit: 10 })),
     ).toEqual([old[0]!.id, old[2]!.id]);
@@ -425,4 +433,72 @@ describe.each(['local', 'gridfs'] as const)('The feature modules’ user-data pr
     ]);
     await expect(service.findForRetention({ limit: 10 })).rejects.toThrow('needs lastActivityBefore or deletedBefore');
   });
+
+  it('marks for purge only the conversations still due, which then refuse messages; only marked ones are deleted', async () => {
+    const service = t.app.get(ConversationsService);
+    const create = async () => (await t.http().post(`${API}/conversations`).set(t.auth('judy')).send({}).expect(201)).body.id as string;
+    const [stale, revived, deletedByOwner] = [await create(), await create(), await create()];
+    const all = [stale, revived, deletedByOwner].map((id) => new ObjectId(id));
+    await t.db
+      .collection('chat_conversations')
+      .updateMany({ _id: { $in: all } }, { $set: { lastActivityAt: new Date('2001-01-01T00:00:00Z') } });
+    // Between retention's selection and its mark: one takes a message, one is deleted for good by its owner.
+    await t
+      .http()
+      .post(`${API}/conversations/${revived}/messages`)
+      .set(t.auth('judy'))
+      .send({ content: 'Still here', reply: false })
+      .expect(201);
+    await t.http().delete(`${API}/conversations/${deletedByOwner}?permanent=true`).set(t.auth('judy')).expect(204);
+    const ownersDeletion = (await t.db.collection('chat_conversations').findOne({ _id: all[2] }))!.deletedAt as Date;
+
+    const marked = await service.markForPurge(all, { lastActivityBefore: new Date('2002-01-01T00:00:00Z') });
+    expect(marked.map((id) => id.toHexString())).toEqual([stale]);
+    const stored = async (id: string) => (await t.db.collection('chat_conversations').findOne({ _id: new ObjectId(id) }))!;
+    expect(await stored(stale)).toMatchObject({ status: 'deleted', deletedAt: expect.any(Date) });
+    expect(await stored(revived)).toMatchObject({ status: 'active', deletedAt: null, messageCount: 1 });
+    expect((await stored(deletedByOwner)).deletedAt).toEqual(ownersDeletion);
+    const refused = await t
+      .http()
+      .post(`${API}/conversations/${stale}/messages`)
+      .set(t.auth('judy'))
+      .send({ content: 'Hello?', reply: false });
+    expect([refused.status, refused.body.code]).toEqual([404, 'CONVERSATION_NOT_FOUND']);
+
+    // Deleted for good: only re-checked against the grace.
+    const later = new Date(Date.now() + 60_000);
+    expect((await service.markForPurge(all, { deletedBefore: later })).map((id) => id.toHexString()).sort()).toEqual(
+      [stale, deletedByOwner].sort(),
+    );
+    expect(await service.markForPurge(all, { deletedBefore: new Date('2001-01-01T00:00:00Z') })).toEqual([]);
+    expect(await service.markForPurge([], { lastActivityBefore: later })).toEqual([]);
+
+    // A conversation that was never marked is not deleted, even when asked.
+    expect(await service.purgeConversations(all)).toEqual({ chat_conversations: 2 });
+    expect(await stored(revived)).toMatchObject({ status: 'active' });
+  });
+
+  it('removes an owner’s files once each, counting only those it deleted', async () => {
+    const write = (id: string) =>
+      storage.write(storageKeyFor('karl', new ObjectId().toHexString()), Readable.from([Buffer.from(`file ${id}`)]), 'karl');
+    await Promise.all(['a', 'b', 'c'].map(write));
+    const counted = await Promise.all([storage.removeOwnedBy('karl'), driver === 'gridfs' ? storage.removeOwnedBy('karl') : 0]);
+    expect(counted[0] + counted[1]).toBe(3);
+    expect(await storage.removeOwnedBy('karl')).toBe(0);
+  });
+
+  if (driver === 'gridfs') {
+    it('gives up with an error instead of looping when files of the owner will not go', async () => {
+      await storage.write(storageKeyFor('lena', new ObjectId().toHexString()), Readable.from([Buffer.from('stuck')]), 'lena');
+      const stuck = jest
+        .spyOn(mongoose.mongo.GridFSBucket.prototype, 'delete')
+        .mockRejectedValue(new mongoose.mongo.MongoRuntimeError('File not found for id 0'));
+      try {
+        await expect(storage.removeOwnedBy('lena')).rejects.toThrow('made no progress');
+      } finally {
+        stuck.mockRestore();
+      }
+      expect(await storage.removeOwnedBy('lena')).toBe(1);
+    });
+  }
 });

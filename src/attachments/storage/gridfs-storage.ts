@@ -1,17 +1,14 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import mongoose from 'mongoose';
+import { GRIDFS_CHUNK_SIZE, type GridFsChunk, readGridFsRange, writeGridFsFile } from '../../common/storage/gridfs-chunks.js';
+import { rewriteInBatches } from '../../common/user-data/batches.js';
 import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError, ownerDirectory } from './attachment-storage.js';
 
 export const GRIDFS_BUCKET = 'chat_attachment_files';
-/** GridFS's default chunk size. */
-const CHUNK_SIZE = 255 * 1024;
-/** Chunks fetched per round trip when reading. */
-const READ_BATCH_CHUNKS = 8;
-/** Chunk inserts awaiting acknowledgement at once while writing. */
-const WRITES_IN_FLIGHT = 4;
 /** Files looked up per round trip when removing all of an owner's. */
 const REMOVE_BATCH = 100;
+/** How GridFSBucket.delete's error begins when there was no files document to delete. */
+const FILE_NOT_FOUND = 'File not found';
 
 /**
  * Files inside MongoDB in the GridFS layout (bucket `chat_attachment_files`), so several instances
@@ -25,7 +22,7 @@ export class GridFsAttachmentStorage implements AttachmentStorage {
   readonly driver = 'gridfs';
   private collections?: {
     bucket: mongoose.mongo.GridFSBucket;
-    chunks: mongoose.mongo.Collection<{ files_id: mongoose.mongo.ObjectId; n: number; data: mongoose.mongo.Binary }>;
+    chunks: mongoose.mongo.Collection<GridFsChunk>;
     files: mongoose.mongo.Collection<mongoose.mongo.GridFSFile>;
   };
 
@@ -64,106 +61,63 @@ export class GridFsAttachmentStorage implements AttachmentStorage {
   async write(key: string, source: Readable, owner: string): Promise<StoredFile> {
     await this.remove(key);
     const id = new mongoose.mongo.ObjectId();
-    const hash = createHash('sha256');
-    const inFlight = new Set<Promise<unknown>>();
-    let size = 0;
-    let n = 0;
-    let buffered: Buffer[] = [];
-    let bufferedBytes = 0;
-    const put = async (data: Buffer) => {
-      const insert = this.chunks.insertOne({ files_id: id, n: n++, data: new mongoose.mongo.Binary(data) });
-      inFlight.add(insert);
-      void insert.finally(() => inFlight.delete(insert)).catch(() => undefined);
-      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
-    };
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        size += chunk.length;
-        buffered.push(chunk);
-        bufferedBytes += chunk.length;
-        while (bufferedBytes >= CHUNK_SIZE) {
-          const joined = Buffer.concat(buffered, bufferedBytes);
-          await put(joined.subarray(0, CHUNK_SIZE));
-          buffered = [joined.subarray(CHUNK_SIZE)];
-          bufferedBytes -= CHUNK_SIZE;
-        }
-      }
-      if (bufferedBytes > 0) await put(Buffer.concat(buffered, bufferedBytes));
-      await Promise.all(inFlight);
-      await this.files.insertOne({
+    return writeGridFsFile(this.chunks, id, source, ({ size }) =>
+      this.files.insertOne({
         _id: id,
         length: size,
-        chunkSize: CHUNK_SIZE,
+        chunkSize: GRIDFS_CHUNK_SIZE,
         uploadDate: new Date(),
         filename: key,
         metadata: { userId: owner },
-      });
-      return { size, sha256: hash.digest('hex') };
-    } catch (error) {
-      await Promise.allSettled(inFlight);
-      await this.chunks.deleteMany({ files_id: id });
-      throw error;
-    }
+      }),
+    );
   }
 
-  /**
-   * Reads the chunks of the range in small batches. (The driver's download stream lets the server
-   * choose batch sizes; the embedded store then returns a whole file in one batch.)
-   */
+  /** Reads the chunks of the range in small batches (see readGridFsRange). */
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const file = await this.find(key);
     if (!file) throw new StoredFileMissingError(key);
-    const start = range?.start ?? 0;
-    const end = range?.end ?? file.length - 1;
-    if (file.length === 0 || end < start) return Readable.from([], { objectMode: false });
-    const first = Math.floor(start / file.chunkSize);
-    const last = Math.floor(end / file.chunkSize);
-    const cursor = this.chunks
-      .find({ files_id: file._id, n: { $gte: first, $lte: last } }, { projection: { n: 1, data: 1 } })
-      .sort({ n: 1 })
-      .batchSize(READ_BATCH_CHUNKS);
-    async function* slices(): AsyncGenerator<Buffer> {
-      let expected = first;
-      for await (const chunk of cursor) {
-        if (chunk.n !== expected) throw new Error(`GridFS file ${key} is missing chunk ${expected}`);
-        const data = Buffer.from(chunk.data.buffer);
-        const offset = chunk.n * file!.chunkSize;
-        yield data.subarray(Math.max(0, start - offset), Math.min(data.length, end - offset + 1));
-        expected += 1;
-      }
-      if (expected !== last + 1) throw new Error(`GridFS file ${key} is missing chunk ${expected}`);
-    }
-    return Readable.from(slices(), { objectMode: false });
+    return readGridFsRange(this.chunks, file, `GridFS file ${key}`, { start: range?.start ?? 0, end: range?.end ?? file.length - 1 });
   }
 
   async remove(key: string): Promise<void> {
-    for await (const file of this.bucket.find({ filename: key }, { projection: { _id: 1 } })) {
-      await this.bucket.delete(file._id).catch((error: unknown) => {
-        if (!(error instanceof mongoose.mongo.MongoRuntimeError)) throw error;
-      });
-    }
+    for await (const file of this.bucket.find({ filename: key }, { projection: { _id: 1 } })) await this.deleteFile(file._id);
   }
 
   /**
    * Files naming the owner in `metadata.userId` (every file this driver writes), and files under
    * the owner's key prefix (in case one was written without it), in batches until none is left.
+   * Answers the files this call deleted: one another remover took first is not counted. Batches
+   * that delete nothing several times in a row (a files document that will not go) end in an
+   * error instead of a loop (see rewriteInBatches).
    */
-  async removeOwnedBy(ownerId: string): Promise<number> {
+  removeOwnedBy(ownerId: string): Promise<number> {
     const filter = { $or: [{ 'metadata.userId': ownerId }, { filename: { $regex: `^${ownerDirectory(ownerId)}/` } }] };
-    let removed = 0;
-    for (;;) {
-      const batch = await this.files
-        .find(filter, { projection: { _id: 1 } })
-        .limit(REMOVE_BATCH)
-        .toArray();
-      if (batch.length === 0) return removed;
-      for (const file of batch) {
-        await this.bucket.delete(file._id).catch((error: unknown) => {
-          if (!(error instanceof mongoose.mongo.MongoRuntimeError)) throw error;
-        });
-        removed += 1;
-      }
+    return rewriteInBatches(
+      () =>
+        this.files
+          .find(filter, { projection: { _id: 1 } })
+          .limit(REMOVE_BATCH)
+          .toArray(),
+      async (batch) => {
+        let deleted = 0;
+        for (const file of batch) if (await this.deleteFile(file._id)) deleted += 1;
+        return deleted;
+      },
+    );
+  }
+
+  /**
+   * Deletes a file's files document and chunks; false when the files document was not there to
+   * delete (the driver then deletes the chunks all the same and throws "File not found").
+   */
+  private async deleteFile(id: mongoose.mongo.ObjectId): Promise<boolean> {
+    try {
+      await this.bucket.delete(id);
+      return true;
+    } catch (error) {
+      if (error instanceof mongoose.mongo.MongoRuntimeError && error.message.startsWith(FILE_NOT_FOUND)) return false;
+      throw error;
     }
   }
 

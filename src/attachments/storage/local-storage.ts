@@ -1,18 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { type Dir, createReadStream } from 'node:fs';
+import { opendir, rm, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { writeFileDurably } from '../../common/storage/durable-file.js';
 import { AttachmentStorage, ByteRange, StoredFile, StoredFileMissingError, ownerDirectory } from './attachment-storage.js';
-
-/** Lets several incoming chunks gather into one writev instead of one disk round trip per chunk. */
-const WRITE_BUFFER_BYTES = 1024 * 1024;
 
 /**
  * Files on the local disk under one directory. Each write goes to a temporary name beside its
- * final one; after the last byte is flushed the file is read back and its SHA-256 compared with
- * the one computed while receiving, and only then renamed into place.
+ * final one; once the last byte is flushed to disk the file is read back and its SHA-256 compared
+ * with the one computed while receiving, and only then renamed into place (writeFileDurably): an
+ * upload acknowledged survives a crash or power loss.
  */
 export class LocalAttachmentStorage implements AttachmentStorage {
   readonly driver = 'local';
@@ -23,29 +20,7 @@ export class LocalAttachmentStorage implements AttachmentStorage {
   }
 
   async write(key: string, source: Readable): Promise<StoredFile> {
-    const target = this.pathOf(key);
-    await mkdir(dirname(target), { recursive: true });
-    const temporary = `${target}.${randomBytes(6).toString('hex')}.partial`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const measure = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
-    try {
-      await pipeline(source, measure, createWriteStream(temporary, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }));
-      const sha256 = hash.digest('hex');
-      const written = await sha256Of(temporary);
-      if (written !== sha256) throw new Error(`Checksum mismatch after writing ${key}`);
-      await rename(temporary, target);
-      return { size, sha256 };
-    } catch (error) {
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    return writeFileDurably(this.pathOf(key), source, { verify: true });
   }
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
@@ -62,15 +37,10 @@ export class LocalAttachmentStorage implements AttachmentStorage {
     await rm(this.pathOf(key), { force: true });
   }
 
+  /** Removes the owner's directory; answers how many files were in it (counted walking it, not listing it whole). */
   async removeOwnedBy(ownerId: string): Promise<number> {
     const directory = this.pathOf(ownerDirectory(ownerId));
-    let files: number;
-    try {
-      files = (await readdir(directory, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).length;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw error;
-    }
+    const files = await countFiles(directory);
     await rm(directory, { recursive: true, force: true });
     return files;
   }
@@ -83,8 +53,19 @@ export class LocalAttachmentStorage implements AttachmentStorage {
   }
 }
 
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
+/** Files under the directory, its subdirectories included, read one entry at a time; 0 when it is not there. */
+async function countFiles(directory: string): Promise<number> {
+  let entries: Dir;
+  try {
+    entries = await opendir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
+  let files = 0;
+  for await (const entry of entries) {
+    if (entry.isFile()) files += 1;
+    else if (entry.isDirectory()) files += await countFiles(join(directory, entry.name));
+  }
+  return files;
 }

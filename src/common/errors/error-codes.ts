@@ -63,6 +63,10 @@ export const ErrorCode = {
   INTERNAL_ERROR: 'INTERNAL_ERROR',
   /** A retention run asked for now did not run: another instance holds the job's lease (a run is under way there), or this one is shutting down. */
   RETENTION_RUN_SKIPPED: 'RETENTION_RUN_SKIPPED',
+  /** An erasure or anonymisation of the user is pending or running: no export of their data starts meanwhile. */
+  ERASURE_IN_PROGRESS: 'ERASURE_IN_PROGRESS',
+  /** An erasure or anonymisation was given up (its attempts used up); `details.erasure` is its receipt. Asking again starts anew. */
+  ERASURE_FAILED: 'ERASURE_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -16,10 +16,17 @@ export const AUDIT_ACTIONS = [
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /**
- * Actions about a user who is gone, or no longer themselves: their entries keep only the keyed
- * hash of the user id, never the plain id (nor the actor's, when the user acted on themselves).
+ * Actions whose entries keep only the keyed hash of the subject's id, never the plain id (nor the
+ * actor's, when the actor is the subject): those about a user who is gone or no longer themselves,
+ * and reads. A read names whoever was looked up, and looking up an erased user is how a DPO checks
+ * the erasure (`GET /chat/admin/audit?subjectId=`): a plain id there would bring the erased id
+ * back. The hash finds the entry all the same.
  */
-export const ACTIONS_WITHOUT_PLAIN_SUBJECT: ReadonlySet<AuditAction> = new Set<AuditAction>(['user.erased', 'user.anonymised']);
+export const ACTIONS_WITHOUT_PLAIN_SUBJECT: ReadonlySet<AuditAction> = new Set<AuditAction>([
+  'user.erased',
+  'user.anonymised',
+  'admin.read',
+]);
 
 /** Who did it: a signed-in user (admin or the data subject) or a job of the service itself. */
 export type AuditActor = { userId: string; roles: string[] } | { system: string };
@@ -29,7 +36,7 @@ export interface AuditEntryInput {
   actor: AuditActor;
   /**
    * Whose data it concerns, when it concerns one person. Stored as a keyed hash plus the plain id
-   * (removed when the user is erased); `user.erased` and `user.anonymised` keep the hash only.
+   * (removed when the user is erased); the actions of ACTIONS_WITHOUT_PLAIN_SUBJECT keep the hash only.
    */
   subjectUserId?: string | null;
   /** What it acted on (`{ type: 'conversation', id }`, `{ type: 'data-export', id }`). */

@@ -9,8 +9,8 @@ import { AuthFailureBursts, networkOf } from './auth-failure-bursts.js';
 
 /**
  * What other modules announce and the audit log records: agent changes, and bursts of failed
- * authentication (CHAT_AUTH_FAILURE_BURST failures from one address within a minute, counted on
- * this instance; one entry per address per minute).
+ * authentication over HTTP or the realtime handshake (CHAT_AUTH_FAILURE_BURST failures from one
+ * address within a minute, counted on this instance; one entry per address per minute).
  *
  * A client address is personal data, so an entry keeps only its keyed hash (the same address
  * gives the same hash, so repeated bursts can be told apart from a spread, and an admin who has
@@ -29,7 +29,11 @@ export class AuditEventsListener {
     this.bursts = new AuthFailureBursts(config.get('compliance', { infer: true }).authFailureBurst);
   }
 
-  @OnEvent(DomainEvent.AgentChanged)
+  /**
+   * The admin's request waits for this (publishAndWait), and fails when the entry cannot be
+   * written (errors are not suppressed): an agent change is never answered 2xx unaudited.
+   */
+  @OnEvent(DomainEvent.AgentChanged, { suppressErrors: false })
   async onAgentChanged(event: AgentChangedPayload): Promise<void> {
     try {
       await this.audit.record({
@@ -40,6 +44,7 @@ export class AuditEventsListener {
       });
     } catch (error) {
       this.logger.error({ err: error, agentKey: event.agentKey }, 'Could not record an agent change in the audit log');
+      throw error;
     }
   }
 

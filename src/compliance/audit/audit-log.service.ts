@@ -25,6 +25,12 @@ export type { AuditAction, AuditActor, AuditEntryInput } from './audit-actions.j
 const MAX_APPEND_ATTEMPTS = 40;
 /** The longest random pause after a lost append, so contenders spread out. */
 const MAX_RETRY_JITTER_MS = 25;
+export const GENERATED_KEY_WARNING =
+  'CHAT_AUDIT_HASH_KEY is not set: the audit log hash key is generated and kept in the database (chat_audit_settings). ' +
+  'The chain is then not tamper-evident against anyone who can write to the database (they can read the key, change entries ' +
+  'and recompute the hashes), and the keyed user-id hashes can be linked to ids with a database dump. Tamper evidence against ' +
+  'database writers needs CHAT_AUDIT_HASH_KEY (32+ characters, kept outside the database); an audit log started with a ' +
+  'generated key keeps it, so set the variable before the log is first written.';
 
 /**
  * The tamper-evident audit log (chat_audit_log): one chain of entries across all instances, each
@@ -54,8 +60,13 @@ export class AuditLog implements OnApplicationBootstrap {
     this.configuredKey = config.get('compliance', { infer: true }).auditHashKey;
   }
 
-  /** A key that does not match the log is a deployment error: say so at boot rather than at the first audited action. */
+  /**
+   * A key that does not match the log is a deployment error: say so at boot rather than at the
+   * first audited action. Without CHAT_AUDIT_HASH_KEY the key lives in the database next to the
+   * log, which the chain then does not protect against: say that too.
+   */
   onApplicationBootstrap(): void {
+    if (this.configuredKey === undefined) this.logger.warn(GENERATED_KEY_WARNING);
     if (!this.store.availability().available) return;
     this.hashKey().catch((error: unknown) => this.logger.error({ err: error }, `Audit log unusable: ${(error as Error).message}`));
   }

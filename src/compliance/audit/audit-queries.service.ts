@@ -18,7 +18,9 @@ export class AuditQueries {
 
   /**
    * Entries newest first, filtered. Reading the log shows what was done to whose data, so a
-   * listing is itself recorded (`admin.read`, once per listing: on its first page).
+   * listing is itself recorded (`admin.read`, once per listing: on its first page). The people
+   * searched for appear in it by keyed hash only (an `admin.read` subject never keeps the plain
+   * id, and the filter is stored as hashes): searching for an erased user writes no id back.
    */
   async list(admin: AuthenticatedUser, query: AuditListQuery): Promise<AuditPageDto> {
     const from = query.from === undefined ? undefined : new Date(query.from);

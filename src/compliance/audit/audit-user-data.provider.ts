@@ -61,7 +61,8 @@ export class AuditUserDataProvider implements UserDataProvider, OnModuleInit {
       description:
         'The audit log’s entries about your data (who read, exported, erased or anonymised it; retention and legal holds) and of what ' +
         'you did as an administrator, oldest first: entries about your data, then those of your actions about others. Other people ' +
-        'are named by their role only.',
+        'are named by their role only. Of your actions about others, only what you did and when is given (the action, your part ' +
+        'and the kind of thing acted on): their details and the ids acted on are about other people.',
       csvColumns: CSV_COLUMNS,
       records: (async function* () {
         for await (const entry of entries.streamAbout('subject', hash)) yield toExportRecord(entry, hash);
@@ -92,15 +93,24 @@ export class AuditUserDataProvider implements UserDataProvider, OnModuleInit {
   }
 }
 
-/** An entry as its subject or actor sees it: other people are named by their roles, never their ids. */
+/**
+ * An entry as its subject or actor sees it: other people are named by their roles, never their
+ * ids. An entry where the user only acted (an admin's read, hold, export or erasure of someone
+ * else) gives only what they did and when: its details (a hold's reason, another user's
+ * conversation, whom a search looked for) and the id acted on belong to other people (Art. 15(4)).
+ */
 function toExportRecord(entry: AuditEntryRecord, userIdHash: string): Record<string, unknown> {
   const asSubject = entry.subject?.userIdHash === userIdHash;
   const asActor = entry.actor.userIdHash === userIdHash;
-  return {
+  const base = {
     seq: entry.seq,
     at: entry.at.toISOString(),
     action: entry.action,
     yourPart: asSubject && asActor ? 'subject and actor' : asSubject ? 'subject' : 'actor',
+  };
+  if (!asSubject) return { ...base, target: entry.target ? { type: entry.target.type } : null };
+  return {
+    ...base,
     actedBy: entry.actor.system ? `the service (${entry.actor.system})` : asActor ? 'you' : 'another user',
     actorRoles: entry.actor.roles ?? [],
     target: entry.target,

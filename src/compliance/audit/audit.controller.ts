@@ -23,7 +23,8 @@ export class AuditController {
       'agent changes, bursts of failed authentication, and the log’s own pruning. Each entry carries the hash of the one before ' +
       '(`npm run audit:verify` checks the chain). Users are matched by the keyed hash of their id, so entries about an erased ' +
       'user (which keep only the hash) are found too. Plain ids are answered where still present. Listing the log is itself ' +
-      'recorded (`admin.read`, on the first page of a listing).',
+      'recorded (`admin.read`, on the first page of a listing), naming the users searched for by their keyed hash only, so ' +
+      'searching for an erased user does not write their id back.',
   })
   @ApiOkResponse({ type: AuditPageDto })
   list(@CurrentUser() admin: AuthenticatedUser, @Query() query: AuditListQuery): Promise<AuditPageDto> {

@@ -24,7 +24,8 @@ export class AdminDataExportController {
   @ApiOperation({
     summary: 'Export a user’s data as a job (admin)',
     description:
-      'One export per user at a time (409 DATA_EXPORT_IN_PROGRESS names the active one in `details.exportId`). The admin who ' +
+      'One export per user at a time (409 DATA_EXPORT_IN_PROGRESS names the active one in `details.exportId`); 409 ' +
+      'ERASURE_IN_PROGRESS while the user is being erased or anonymised. The admin who ' +
       'asked is notified (`data-export.ready`) and downloads it from `GET /chat/admin/data-exports/{exportId}/download`. ' +
       'Recorded in the audit log, as is every download.',
   })

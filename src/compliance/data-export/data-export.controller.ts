@@ -42,15 +42,14 @@ export class DataExportController {
       'Streamed as it is read: conversations and messages, attachments (records and the files themselves), preferences, feedback, ' +
       'export requests and the audit entries about access to your data, as JSON Lines and CSV, with a manifest (counts, SHA-256 of ' +
       'every file) and a README. Errors before the first byte are JSON answers; a failure after it aborts the connection, so an ' +
-      'incomplete zip never looks complete. For large histories, prefer `POST /chat/user/data-export`.',
+      'incomplete zip never looks complete. One at a time: 409 DATA_EXPORT_IN_PROGRESS while another download of your data is ' +
+      'being streamed, 409 ERASURE_IN_PROGRESS while your data is being erased or anonymised. For large histories, prefer ' +
+      '`POST /chat/user/data-export`.',
   })
   @ApiOkResponse(ZIP_DOWNLOAD)
+  @ApiErrorResponses(409)
   async now(@CurrentUser() user: AuthenticatedUser, @Res() response: Response): Promise<void> {
-    const started = await this.exports.startNow(user);
-    const sent = await sendArchiveWhenItStarts(response, started.fileName, (output) =>
-      this.exports.writeNow(user, started.generatedAt, output),
-    );
-    await this.exports.finishedNow(user, sent);
+    await this.exports.exportNow(user, (fileName, produce) => sendArchiveWhenItStarts(response, fileName, produce));
   }
 
   @Post('data-export')
@@ -58,7 +57,8 @@ export class DataExportController {
   @ApiOperation({
     summary: 'Request an export of your data as a job; download it when ready',
     description:
-      'One export per user at a time (409 DATA_EXPORT_IN_PROGRESS names the active one in `details.exportId`). Poll ' +
+      'One export per user at a time (409 DATA_EXPORT_IN_PROGRESS names the active one in `details.exportId`); 409 ' +
+      'ERASURE_IN_PROGRESS while your data is being erased or anonymised. Poll ' +
       '`GET /chat/user/data-exports/{exportId}`, or wait for the `data-export.ready` realtime event; the archive can be ' +
       'downloaded until `expiresAt` (CHAT_DATA_EXPORT_TTL_HOURS after it is ready).',
   })
@@ -71,7 +71,10 @@ export class DataExportController {
   }
 
   @Get('data-exports/:exportId')
-  @ApiOperation({ summary: 'The state and progress of an export you requested' })
+  @ApiOperation({
+    summary: 'The state and progress of an export of your data that you requested',
+    description: 'An export an admin made of your data is not shown here (404): ask the admin, or request your own.',
+  })
   @ApiOkResponse({ type: DataExportDto })
   @ApiErrorResponses(404)
   get(@CurrentUser() user: AuthenticatedUser, @Param() { exportId }: ExportIdParams): Promise<DataExportDto> {
@@ -80,7 +83,7 @@ export class DataExportController {
 
   @Get('data-exports/:exportId/download')
   @ApiOperation({
-    summary: 'Download the archive of an export you requested',
+    summary: 'Download the archive of an export of your data that you requested',
     description: '409 DATA_EXPORT_NOT_READY until it is ready (or when it failed); 410 DATA_EXPORT_EXPIRED after `expiresAt`.',
   })
   @ApiOkResponse(ZIP_DOWNLOAD)

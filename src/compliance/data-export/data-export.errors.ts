@@ -9,11 +9,19 @@ export class DataExportNotFoundException extends ResourceNotFoundException {
 }
 
 export class DataExportInProgressException extends ConflictStateException {
-  constructor(active: { exportId: string | null; status: string }) {
+  constructor(
+    active: { exportId: string | null; status: string },
+    message = 'An export of this user’s data is already queued or running; one export per user at a time',
+  ) {
+    super(ErrorCode.DATA_EXPORT_IN_PROGRESS, message, active);
+  }
+}
+
+export class ErasureInProgressException extends ConflictStateException {
+  constructor() {
     super(
-      ErrorCode.DATA_EXPORT_IN_PROGRESS,
-      'An export of this user’s data is already queued or running; one export per user at a time',
-      active,
+      ErrorCode.ERASURE_IN_PROGRESS,
+      'This user’s data is being erased or anonymised; an export can be requested once that has finished',
     );
   }
 }

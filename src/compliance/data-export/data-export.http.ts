@@ -5,6 +5,9 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { contentDisposition } from '../../common/http/content-disposition.js';
 
+/** Where an archive is written: destroyed (with the cause) when the archive fails part-way. */
+export type ArchiveOutput = NodeJS.WritableStream & { destroy(error?: Error): void };
+
 export type StreamedDownload =
   | { completed: true; bytes: number; sha256: string }
   /** Cut after the answer had begun: the connection was aborted, so the client sees an incomplete transfer. */
@@ -18,7 +21,7 @@ export type StreamedDownload =
 export async function sendArchiveWhenItStarts(
   response: Response,
   fileName: string,
-  produce: (output: NodeJS.WritableStream & { destroy(error?: Error): void }) => Promise<unknown>,
+  produce: (output: ArchiveOutput) => Promise<unknown>,
 ): Promise<StreamedDownload> {
   const hash = createHash('sha256');
   let bytes = 0;

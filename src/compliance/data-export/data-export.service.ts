@@ -4,20 +4,24 @@ import type { Readable } from 'node:stream';
 import type { AuthenticatedUser } from '../../auth/authenticated-user.js';
 import { UserDataRegistry } from '../../common/user-data/user-data.registry.js';
 import { AuditLog } from '../audit/audit-log.service.js';
-import { ArchiveManifest, writeDataArchive } from './archive/data-archive.writer.js';
+import { ActiveErasures } from '../erasure/active-erasures.js';
+import { writeDataArchive } from './archive/data-archive.writer.js';
+import { ExportSpool } from './archive/export-spool.js';
 import {
   DataExportExpiredException,
   DataExportInProgressException,
   DataExportNotFoundException,
   DataExportNotReadyException,
+  ErasureInProgressException,
 } from './data-export.errors.js';
-import type { StreamedDownload } from './data-export.http.js';
+import type { ArchiveOutput, StreamedDownload } from './data-export.http.js';
 import { DataExportRecord, DataExportsRepository } from './data-exports.repository.js';
 import { DataExportWorker } from './data-export.worker.js';
 import type { DataExportDto } from './dto/data-export.dto.js';
+import { ArchiveOwners } from './storage/archive-owners.js';
 import { ARCHIVE_STORE, ArchiveMissingError, type ArchiveStore } from './storage/archive-store.js';
 
-/** Who may see a job: the one who requested it, or (admin routes) any admin. */
+/** Who may see a job: the user whose own export it is (they requested it, of their data), or (admin routes) any admin. */
 export type DataExportScope = 'requester' | 'admin';
 
 export interface ArchiveDownload {
@@ -32,27 +36,42 @@ export const HELD_UNTIL_AUDITED = new Date('9999-12-31T00:00:00Z');
 /** A request that collides with an active export which finishes at that moment tries again this often. */
 const CREATE_ATTEMPTS = 3;
 
+/** Sends the zip that `produce` writes to the client; answers what was sent. */
+export type SendArchive = (fileName: string, produce: (output: ArchiveOutput) => Promise<unknown>) => Promise<StreamedDownload>;
+
 /**
- * GDPR exports (Art. 15/20): the caller's whole archive streamed at once, and export jobs (one
- * active per subject user) whose archives are downloadable until they expire. Every export
- * requested or started, and every download, is recorded in the audit log.
+ * GDPR exports (Art. 15/20): the caller's whole archive streamed at once (one at a time per user
+ * on an instance), and export jobs (one active per subject user) whose archives are downloadable
+ * until they expire. No export starts while the subject is being erased or anonymised. Every
+ * export requested or started, and every download, is recorded in the audit log. Logs name
+ * exports by their id, never the user.
  */
 @Injectable()
 export class DataExportService {
   private readonly logger = new Logger('DataExport');
+  /** Users whose synchronous export this instance is streaming now. */
+  private readonly streaming = new Set<string>();
 
   constructor(
     private readonly jobs: DataExportsRepository,
     private readonly worker: DataExportWorker,
     private readonly registry: UserDataRegistry,
     private readonly audit: AuditLog,
+    private readonly erasures: ActiveErasures,
+    private readonly owners: ArchiveOwners,
+    private readonly spool: ExportSpool,
     @Inject(ARCHIVE_STORE) private readonly store: ArchiveStore,
   ) {}
 
-  /** Queues an export of `subjectUserId`'s data; 409 DATA_EXPORT_IN_PROGRESS while one is queued or running. */
+  /**
+   * Queues an export of `subjectUserId`'s data; 409 DATA_EXPORT_IN_PROGRESS while one is queued or
+   * running, 409 ERASURE_IN_PROGRESS while the subject is being erased or anonymised.
+   */
   async request(subjectUserId: string, requester: AuthenticatedUser): Promise<DataExportDto> {
     const job = await this.createJob(subjectUserId, requester);
     try {
+      // Asked only once the job exists: an erasure that starts after this look-up finds the job and deletes it.
+      await this.assertNotBeingErased(subjectUserId);
       await this.audit.record({
         action: 'data-export.created',
         actor: { userId: requester.id, roles: requester.roles },
@@ -61,8 +80,9 @@ export class DataExportService {
         details: { mode: 'async' },
       });
     } catch (error) {
-      // An export nobody can account for must not run.
-      await this.jobs.abandonQueued(job._id, 'The request could not be recorded in the audit log', new Date());
+      // Refused for the erasure, the request leaves nothing about the person; an export nobody can account for must not run.
+      if (error instanceof ErasureInProgressException) await this.jobs.deleteOne(job._id);
+      else await this.jobs.abandonQueued(job._id, 'The request could not be completed; request a new export', new Date());
       throw error;
     }
     await this.jobs.makeStartable(job._id, new Date());
@@ -86,7 +106,7 @@ export class DataExportService {
     if (job.status !== 'ready' || !job.archive) throw new DataExportNotReadyException(job.status);
     let stream: Readable;
     try {
-      stream = await this.store.read({ exportId, subjectUserId: job.subjectUserId });
+      stream = await this.store.read(await this.owners.refOf(job));
     } catch (error) {
       if (!(error instanceof ArchiveMissingError)) throw error;
       this.logger.warn({ exportId }, `data export ${exportId}: ready, but its archive is not in the ${this.store.driver} store`);
@@ -114,37 +134,54 @@ export class DataExportService {
     };
   }
 
-  /** Records the start of a synchronous export of the caller's own data (before any of it is read). */
-  async startNow(caller: AuthenticatedUser): Promise<{ fileName: string; generatedAt: Date }> {
-    const generatedAt = new Date();
-    await this.audit.record({
-      action: 'data-export.created',
-      actor: { userId: caller.id, roles: caller.roles },
-      subjectUserId: caller.id,
-      details: { mode: 'sync' },
-    });
-    return { fileName: archiveFileName(caller.id, generatedAt), generatedAt };
-  }
-
-  /** Writes the caller's whole archive to `output`, as the providers stream it. */
-  writeNow(
-    caller: AuthenticatedUser,
-    generatedAt: Date,
-    output: NodeJS.WritableStream & { destroy(error?: Error): void },
-  ): Promise<ArchiveManifest> {
-    return writeDataArchive(output, this.registry.userDataProviders(), {
-      subjectUserId: caller.id,
-      requestedBy: { userId: caller.id, roles: caller.roles },
-      generatedAt,
-    });
+  /**
+   * The caller's whole archive, written as the providers stream it and sent by `send`. One at a
+   * time per user on this instance (each holds cursors, a zlib stream and a spool): 409
+   * DATA_EXPORT_IN_PROGRESS while another is streaming; 409 ERASURE_IN_PROGRESS while the caller
+   * is being erased. The start is recorded before any data is read, the download once sent. The
+   * export gets an id of its own (not a job's) that its audit entries and log lines share.
+   */
+  async exportNow(caller: AuthenticatedUser, send: SendArchive): Promise<void> {
+    if (this.streaming.has(caller.id)) {
+      throw new DataExportInProgressException(
+        { exportId: null, status: 'streaming' },
+        'A download of your data is already being streamed to you; wait until it has finished',
+      );
+    }
+    this.streaming.add(caller.id);
+    const exportId = new Types.ObjectId().toHexString();
+    let sent: StreamedDownload;
+    try {
+      await this.assertNotBeingErased(caller.id);
+      const generatedAt = new Date();
+      await this.audit.record({
+        action: 'data-export.created',
+        actor: { userId: caller.id, roles: caller.roles },
+        subjectUserId: caller.id,
+        target: { type: 'data-export', id: exportId },
+        details: { mode: 'sync' },
+      });
+      const produce = (output: ArchiveOutput) =>
+        writeDataArchive(
+          output,
+          this.registry.userDataProviders(),
+          { subjectUserId: caller.id, requestedBy: { userId: caller.id, roles: caller.roles }, generatedAt },
+          { spool: this.spool },
+        );
+      sent = await send(archiveFileName(caller.id, generatedAt), produce);
+    } finally {
+      // Free once the archive has been sent (or failed): recording the download needs none of what the limit protects.
+      this.streaming.delete(caller.id);
+    }
+    await this.recordSent(caller, exportId, sent);
   }
 
   /** After a synchronous export was sent: the download is recorded; a cut one is logged. */
-  async finishedNow(caller: AuthenticatedUser, sent: StreamedDownload): Promise<void> {
+  private async recordSent(caller: AuthenticatedUser, exportId: string, sent: StreamedDownload): Promise<void> {
     if (!sent.completed) {
       this.logger.error(
-        { err: sent.error, bytes: sent.bytes },
-        `data export of ${caller.id}: cut after ${sent.bytes} bytes: ${sent.error.message}`,
+        { err: sent.error, exportId, bytes: sent.bytes },
+        `data export ${exportId} (streamed): cut after ${sent.bytes} bytes: ${sent.error.message}`,
       );
       return;
     }
@@ -153,12 +190,20 @@ export class DataExportService {
         action: 'data-export.downloaded',
         actor: { userId: caller.id, roles: caller.roles },
         subjectUserId: caller.id,
+        target: { type: 'data-export', id: exportId },
         details: { mode: 'sync', size: sent.bytes, sha256: sent.sha256 },
       });
     } catch (error) {
       // The archive is already with the caller; what is missing is the record of it.
-      this.logger.error({ err: error }, `data export of ${caller.id}: sent, but the download could not be recorded in the audit log`);
+      this.logger.error(
+        { err: error, exportId },
+        `data export ${exportId} (streamed): sent, but the download could not be recorded in the audit log`,
+      );
     }
+  }
+
+  private async assertNotBeingErased(subjectUserId: string): Promise<void> {
+    if (await this.erasures.inProgressFor(subjectUserId)) throw new ErasureInProgressException();
   }
 
   private async createJob(subjectUserId: string, requester: AuthenticatedUser): Promise<DataExportRecord> {
@@ -175,9 +220,11 @@ export class DataExportService {
     }
   }
 
+  /** On the user's routes only their own export: an admin's export of someone else is read through the admin routes alone. */
   private async visible(exportId: string, caller: AuthenticatedUser, scope: DataExportScope): Promise<DataExportRecord> {
     const job = await this.jobs.find(new Types.ObjectId(exportId));
-    if (!job || (scope === 'requester' && job.requestedBy.userId !== caller.id)) throw new DataExportNotFoundException();
+    const own = job !== null && job.requestedBy.userId === caller.id && job.subjectUserId === caller.id;
+    if (!job || (scope === 'requester' && !own)) throw new DataExportNotFoundException();
     return job;
   }
 }

@@ -3,9 +3,11 @@ import type { DataCounts, ExportPart, Pseudonymisation, UserDataHolding, UserDat
 import { UserDataRegistry } from '../../common/user-data/user-data.registry.js';
 import { DataExportRecord, DataExportsRepository } from './data-exports.repository.js';
 import { DATA_EXPORTS_COLLECTION } from './schemas/data-export.schema.js';
+import { ArchiveOwners } from './storage/archive-owners.js';
 import { ARCHIVE_STORE, type ArchiveStore } from './storage/archive-store.js';
 
 const ARCHIVE_FILES = 'files:data-exports';
+const SPOOL_FILES = 'files:data-exports-spool';
 
 /**
  * The data-export module's own share of a user's data: the export jobs about the user or
@@ -28,13 +30,22 @@ export class DataExportUserData implements UserDataProvider, OnModuleInit {
       userFields: [],
       description:
         'The export archives themselves (zip files like this one), kept until they expire (CHAT_DATA_EXPORT_TTL_HOURS); ' +
-        'stored under a hash of the user id, beside the attachment files.',
+        'stored under a keyed hash of the user id, beside the attachment files.',
+    },
+    {
+      store: SPOOL_FILES,
+      userFields: [],
+      description:
+        'While an archive is being written: the CSV renderings of its records (texts of messages included), in a directory of ' +
+        'its own under $DATA_DIR/data-exports/.spool, deleted as soon as the archive is done or has failed; left behind only by ' +
+        'a process that died part-way, and then removed by the data-exports job within about an hour.',
     },
   ];
 
   constructor(
     private readonly registry: UserDataRegistry,
     private readonly jobs: DataExportsRepository,
+    private readonly owners: ArchiveOwners,
     @Inject(ARCHIVE_STORE) private readonly store: ArchiveStore,
   ) {}
 
@@ -43,7 +54,10 @@ export class DataExportUserData implements UserDataProvider, OnModuleInit {
   }
 
   async inventory(userId: string): Promise<DataCounts> {
-    return { [DATA_EXPORTS_COLLECTION]: await this.jobs.countForUser(userId), [ARCHIVE_FILES]: await this.store.countOf(userId) };
+    return {
+      [DATA_EXPORTS_COLLECTION]: await this.jobs.countForUser(userId),
+      [ARCHIVE_FILES]: await this.store.countOf(await this.owners.of(userId)),
+    };
   }
 
   /** The job records, not the archives (an archive only repeats the rest of the export). */
@@ -77,12 +91,12 @@ export class DataExportUserData implements UserDataProvider, OnModuleInit {
     let jobs = 0;
     let files = 0;
     for await (const job of this.jobs.cursorForUser(userId)) {
-      await this.store.remove({ exportId: job._id.toHexString(), subjectUserId: job.subjectUserId });
+      await this.store.remove(await this.owners.refOf(job));
       if (job.archive) files += 1;
       jobs += await this.jobs.deleteOne(job._id);
     }
     // Archives whose job is already gone (an erasure or expiry interrupted part-way).
-    files += await this.store.removeAllOf(userId);
+    files += await this.store.removeAllOf(await this.owners.of(userId));
     return { [DATA_EXPORTS_COLLECTION]: jobs, [ARCHIVE_FILES]: files };
   }
 

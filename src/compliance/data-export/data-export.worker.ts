@@ -8,8 +8,10 @@ import { DomainEvent } from '../../common/events/domain-events.js';
 import { newInstanceId } from '../../common/jobs/lease.js';
 import { UserDataRegistry } from '../../common/user-data/user-data.registry.js';
 import { ArchiveProgress, writeDataArchive } from './archive/data-archive.writer.js';
+import { ExportSpool } from './archive/export-spool.js';
 import { Claim, DataExportRecord, DataExportsRepository } from './data-exports.repository.js';
 import type { DataExportProgress } from './schemas/data-export.schema.js';
+import { ArchiveOwners } from './storage/archive-owners.js';
 import { ARCHIVE_STORE, type ArchiveRef, type ArchiveStore, type StoredArchive } from './storage/archive-store.js';
 
 /** A run's claim lasts this long unless renewed; a claim left to expire marks the run interrupted (see DataExportsJob). */
@@ -58,6 +60,8 @@ export class DataExportWorker implements OnModuleDestroy {
     private readonly jobs: DataExportsRepository,
     private readonly registry: UserDataRegistry,
     private readonly events: DomainEventBus,
+    private readonly owners: ArchiveOwners,
+    private readonly spool: ExportSpool,
     @Inject(ARCHIVE_STORE) private readonly store: ArchiveStore,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -108,7 +112,6 @@ export class DataExportWorker implements OnModuleDestroy {
 
   private async run(job: DataExportRecord): Promise<void> {
     const id = job._id.toHexString();
-    const ref: ArchiveRef = { exportId: id, subjectUserId: job.subjectUserId };
     const log = { exportId: id, attempt: job.attempts };
     const abort = new AbortController();
     const onShutdown = () => abort.abort(this.shutdown.signal.reason);
@@ -117,6 +120,7 @@ export class DataExportWorker implements OnModuleDestroy {
     const heartbeat = this.keepClaim(job._id, progress, abort);
     this.logger.log(log, `data export ${id}: started (attempt ${job.attempts} of ${MAX_ATTEMPTS})`);
     try {
+      const ref: ArchiveRef = { exportId: id, owner: await this.owners.of(job.subjectUserId) };
       const stored = await this.produce(job, ref, progress, abort.signal);
       await this.finish(job, ref, stored, progress);
     } catch (error) {
@@ -134,7 +138,7 @@ export class DataExportWorker implements OnModuleDestroy {
       pipe,
       this.registry.userDataProviders(),
       { subjectUserId: job.subjectUserId, requestedBy: job.requestedBy, generatedAt: new Date() },
-      { signal, onProgress: (now) => Object.assign(progress, now) },
+      { signal, onProgress: (now) => Object.assign(progress, now), spool: this.spool },
     );
     const storing = this.store.write(ref, pipe);
     const [written, stored] = await Promise.allSettled([writing, storing]);

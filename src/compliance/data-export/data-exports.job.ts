@@ -1,9 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import type { JobContext } from '../../jobs/job.js';
 import { JobScheduler } from '../../jobs/job-scheduler.service.js';
+import { ExportSpool } from './archive/export-spool.js';
 import { HELD_UNTIL_AUDITED } from './data-export.service.js';
 import { DataExportWorker, MAX_ATTEMPTS } from './data-export.worker.js';
 import { DataExportsRepository } from './data-exports.repository.js';
+import { ArchiveOwners } from './storage/archive-owners.js';
 import { ARCHIVE_STORE, type ArchiveStore } from './storage/archive-store.js';
 
 export const DATA_EXPORTS_JOB = 'data-exports';
@@ -22,13 +24,17 @@ export interface DataExportsJobResult extends Record<string, number> {
   expired: number;
   /** Queued exports that may start now, handed to this instance's worker. */
   startable: number;
+  /** Spool directories (CSV renderings) left by runs that died part-way, removed. */
+  spools: number;
 }
 
 /**
  * Looks after data export jobs across instances: resumes runs whose instance stopped (their
  * claim expired: queued again, or failed after MAX_ATTEMPTS with the last error), fails requests
- * left half-made, removes archives past their expiry (status `expired`), and sets this instance's
- * worker on whatever is startable (a retry whose delay has passed, a job of a stopped instance).
+ * left half-made, removes archives past their expiry (status `expired`) and the spool
+ * directories of exports whose process died (message texts in CSV must not stay on disk), and
+ * sets this instance's worker on whatever is startable (a retry whose delay has passed, a job of
+ * a stopped instance).
  */
 @Injectable()
 export class DataExportsJob implements OnModuleInit {
@@ -38,6 +44,8 @@ export class DataExportsJob implements OnModuleInit {
     private readonly scheduler: JobScheduler,
     private readonly jobs: DataExportsRepository,
     private readonly worker: DataExportWorker,
+    private readonly owners: ArchiveOwners,
+    private readonly spool: ExportSpool,
     @Inject(ARCHIVE_STORE) private readonly store: ArchiveStore,
   ) {}
 
@@ -47,12 +55,14 @@ export class DataExportsJob implements OnModuleInit {
 
   async run(context: JobContext): Promise<DataExportsJobResult> {
     const now = new Date();
-    const counts: DataExportsJobResult = { resumed: 0, failed: 0, expired: 0, startable: 0 };
+    const counts: DataExportsJobResult = { resumed: 0, failed: 0, expired: 0, startable: 0, spools: 0 };
     await this.resumeInterrupted(now, counts, context);
     await this.failHalfMadeRequests(now, counts, context);
     await this.expireArchives(now, counts, context);
     counts.startable = await this.jobs.countStartable(now);
     if (counts.startable > 0) this.worker.kick();
+    // Last: a spool the disk will not let go of fails the run (recorded) without holding up the jobs above.
+    counts.spools = await this.spool.sweep(now);
     return counts;
   }
 
@@ -104,7 +114,7 @@ export class DataExportsJob implements OnModuleInit {
       const batch = await this.jobs.expiredReady(now, BATCH);
       let changed = 0;
       for (const job of batch) {
-        await this.store.remove({ exportId: job._id.toHexString(), subjectUserId: job.subjectUserId });
+        await this.store.remove(await this.owners.refOf(job));
         if (await this.jobs.markExpired(job._id)) {
           changed += 1;
           counts.expired += 1;

@@ -1,5 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, HttpCode, HttpStatus, Param, Post, Query, Res, applyDecorators } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { ADMIN_ROLE } from '../../auth/authenticated-user.js';
 import type { AuthenticatedUser } from '../../auth/authenticated-user.js';
 import { CurrentUser } from '../../auth/current-user.decorator.js';
@@ -22,25 +23,52 @@ import {
 import { ErasureService } from './erasure.service.js';
 import { namesFromClaims } from './pseudonymiser.js';
 
-const RECEIPT = {
-  type: ErasureReceiptDto,
-  description:
-    'The receipt, once every part of the service has finished (`state: done`), with what was removed or changed per collection and ' +
-    'file store. Nothing left (already erased, or never known) is a receipt with zero counts, not a 404.',
-};
+/** The answers every erasure and anonymisation route gives: 200 done, 202 an attempt failed and will be retried, 409 a hold, 500 given up. */
+const OUTCOMES = () =>
+  applyDecorators(
+    ApiOkResponse({
+      type: ErasureReceiptDto,
+      description:
+        'The receipt, once every part of the service has finished (`state: done`), with what was removed or changed per collection ' +
+        'and file store. Nothing left (already erased, or never known) is a receipt with zero counts, not a 404.',
+    }),
+    ApiAcceptedResponse({
+      type: ErasureReceiptDto,
+      description:
+        'An attempt failed part-way (a database hiccup, say): the receipt with `state: pending`, the `error`, and the parts done so ' +
+        'far. Nothing needs doing: the `erasures` job retries it with the parts not yet done within about a minute, and the same ' +
+        'request again joins it. Admins follow it at `GET /chat/admin/erasures/{erasureId}`.',
+    }),
+    ApiResponse({
+      status: HttpStatus.CONFLICT,
+      description:
+        'A legal hold covers the user, or a conversation of theirs (code LEGAL_HOLD, `details.holdId`). Found before the work ' +
+        'started, nothing was changed. Placed while the work was running, it stopped the work before the next part: nothing ' +
+        'further was changed, and `details.erasure` is the receipt (`state: failed`) naming the parts that ran.',
+      type: ErrorResponseDto,
+    }),
+    ApiResponse({
+      status: HttpStatus.INTERNAL_SERVER_ERROR,
+      description:
+        'Code ERASURE_FAILED: the work was given up (its attempts used up, or stopped by a hold released since); `details.erasure` ' +
+        'is the receipt (`state: failed`, `error`) naming the parts that ran. Asking again starts it anew. Any other code: an ' +
+        'unexpected error, logged with the request id.',
+      type: ErrorResponseDto,
+    }),
+  );
 
 const HOW_IT_RUNS =
   'The request waits until the work is done: for a large history that can take a while. If the connection drops, the work goes on; ' +
   'the same request again joins it and answers its receipt, and admins find it at `GET /chat/admin/erasures/{erasureId}` (the id is ' +
-  'in the audit entry). An instance that stops mid-way leaves the rest to the `erasures` job (every minute), which resumes with ' +
-  'the parts not yet done. One erasure or anonymisation per user at a time: a second one waits for the first.';
+  'in the audit entry). An instance that stops mid-way, or an attempt that fails (answered 202), leaves the rest to the `erasures` ' +
+  'job (every minute), which resumes with the parts not yet done. A legal hold is checked before each part: one placed meanwhile ' +
+  'stops the work (409). One erasure or anonymisation per user at a time: a second one waits for the first.';
 
-const LEGAL_HOLD = () =>
-  ApiResponse({
-    status: HttpStatus.CONFLICT,
-    description: 'A legal hold covers the user, or a conversation of theirs (code LEGAL_HOLD, `details.holdId`): nothing was changed.',
-    type: ErrorResponseDto,
-  });
+/** 200 for a finished receipt; 202 while it waits for its retry (an attempt failed). */
+function answerWith(response: Response, receipt: ErasureReceiptDto): ErasureReceiptDto {
+  response.status(receipt.state === 'done' ? HttpStatus.OK : HttpStatus.ACCEPTED);
+  return receipt;
+}
 
 const ANONYMIZATION_DISABLED = () =>
   ApiResponse({
@@ -82,12 +110,15 @@ export class UserErasureController {
       'archives and requests; your open sockets are closed; the audit entries about you keep only a keyed hash of your id. ' +
       `Irreversible: confirm with \`confirm=${ERASE_CONFIRMATION}\`. ${HOW_IT_RUNS}`,
   })
-  @ApiOkResponse(RECEIPT)
+  @OUTCOMES()
   @CONFIRMATION(ERASE_CONFIRMATION)
-  @LEGAL_HOLD()
-  eraseOwn(@CurrentUser() user: AuthenticatedUser, @Query() query: EraseOwnDataQuery): Promise<ErasureReceiptDto> {
+  async eraseOwn(
+    @CurrentUser() user: AuthenticatedUser,
+    @Query() query: EraseOwnDataQuery,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<ErasureReceiptDto> {
     assertConfirmed(query.confirm, ERASE_CONFIRMATION);
-    return this.erasures.erase({ subjectUserId: user.id, requester: user });
+    return answerWith(response, await this.erasures.erase({ subjectUserId: user.id, requester: user }));
   }
 
   @Post('anonymise')
@@ -100,14 +131,17 @@ export class UserErasureController {
       'text you left; files are removed; counts and token totals stay. After this the data is no longer yours: you cannot see or ' +
       `export it. Irreversible: confirm with \`confirm=${ANONYMISE_CONFIRMATION}\`. ${HOW_IT_RUNS}`,
   })
-  @ApiOkResponse(RECEIPT)
+  @OUTCOMES()
   @CONFIRMATION(ANONYMISE_CONFIRMATION)
   @ANONYMIZATION_DISABLED()
-  @LEGAL_HOLD()
-  anonymiseOwn(@CurrentUser() user: AuthenticatedUser, @Query() query: AnonymiseOwnDataQuery): Promise<ErasureReceiptDto> {
+  async anonymiseOwn(
+    @CurrentUser() user: AuthenticatedUser,
+    @Query() query: AnonymiseOwnDataQuery,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<ErasureReceiptDto> {
     this.erasures.assertAnonymisationEnabled();
     assertConfirmed(query.confirm, ANONYMISE_CONFIRMATION);
-    return this.erasures.anonymise({ subjectUserId: user.id, requester: user, names: namesFromClaims(user) });
+    return answerWith(response, await this.erasures.anonymise({ subjectUserId: user.id, requester: user, names: namesFromClaims(user) }));
   }
 }
 
@@ -127,14 +161,14 @@ export class AdminErasureController {
       'As `DELETE /chat/user/data`, for any user id (a user the service never knew answers a receipt with zero counts). ' +
       `Audited as \`user.erased\`, naming the user by a keyed hash only. ${HOW_IT_RUNS}`,
   })
-  @ApiOkResponse(RECEIPT)
-  @LEGAL_HOLD()
-  erase(
+  @OUTCOMES()
+  async erase(
     @CurrentUser() admin: AuthenticatedUser,
     @Param() { userId }: SubjectUserParams,
     @Query() query: AdminEraseQuery,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<ErasureReceiptDto> {
-    return this.erasures.erase({ subjectUserId: userId, requester: admin, reason: query.reason });
+    return answerWith(response, await this.erasures.erase({ subjectUserId: userId, requester: admin, reason: query.reason }));
   }
 
   @Post('users/:userId/anonymise')
@@ -149,16 +183,19 @@ export class AdminErasureController {
       `Audited as \`user.anonymised\`, naming the user by a keyed hash only. ${HOW_IT_RUNS}`,
   })
   @ApiBody({ type: AdminAnonymiseDto, required: false })
-  @ApiOkResponse(RECEIPT)
+  @OUTCOMES()
   @ANONYMIZATION_DISABLED()
-  @LEGAL_HOLD()
-  anonymise(
+  async anonymise(
     @CurrentUser() admin: AuthenticatedUser,
     @Param() { userId }: SubjectUserParams,
     @Body() body: AdminAnonymiseDto,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<ErasureReceiptDto> {
     this.erasures.assertAnonymisationEnabled();
-    return this.erasures.anonymise({ subjectUserId: userId, requester: admin, names: body.names ?? [], reason: body.reason });
+    return answerWith(
+      response,
+      await this.erasures.anonymise({ subjectUserId: userId, requester: admin, names: body.names ?? [], reason: body.reason }),
+    );
   }
 
   @Get('erasures/:erasureId')

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AuditModule } from '../audit/audit.module.js';
 import { LegalHoldsModule } from '../holds/legal-holds.module.js';
+import { ActiveErasures } from './active-erasures.js';
 import { AdminErasureController, UserErasureController } from './erasure.controller.js';
 import { ErasureService } from './erasure.service.js';
 import { ErasuresRepository } from './erasures.repository.js';
@@ -17,6 +18,7 @@ import { Erasure, ErasureSchema } from './schemas/erasure.schema.js';
   imports: [AuditModule, LegalHoldsModule, MongooseModule.forFeature([{ name: Erasure.name, schema: ErasureSchema }])],
   controllers: [UserErasureController, AdminErasureController],
   // ErasuresUserDataProvider registers with the global UserDataRegistry (UserDataModule).
-  providers: [ErasuresRepository, ErasureService, ErasuresJob, ErasuresUserDataProvider],
+  providers: [ErasuresRepository, ErasureService, ErasuresJob, ErasuresUserDataProvider, ActiveErasures],
+  exports: [ActiveErasures],
 })
 export class ErasureModule {}

@@ -1,9 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../../auth/authenticated-user.js';
 import type { AppConfig } from '../../common/config/app-config.js';
-import { AppException, type ErrorBody, ResourceNotFoundException } from '../../common/errors/app-exceptions.js';
+import { AppException, ConflictStateException, type ErrorBody, ResourceNotFoundException } from '../../common/errors/app-exceptions.js';
 import { ErrorCode } from '../../common/errors/error-codes.js';
 import { newInstanceId } from '../../common/jobs/lease.js';
 import type { DataCounts } from '../../common/user-data/user-data.js';
@@ -25,6 +25,10 @@ const FOLLOW_POLL_MS = 200;
 export const RETRY_DELAY_MS = 60_000;
 /** Attempts (the first run, resumptions and retries) before an erasure is given up as failed. */
 export const MAX_ERASURE_ATTEMPTS = 10;
+/** Why an erasure stopped for a legal hold (its record's `error`). */
+export const STOPPED_BY_LEGAL_HOLD =
+  'A legal hold was placed on the user while the erasure was in progress: it stopped before the parts not yet done, ' +
+  'which were not changed; what was done stays done';
 
 export interface ErasureRequest {
   subjectUserId: string;
@@ -61,6 +65,15 @@ class ClaimLostError extends Error {
  * request for the same user waits for the first and answers its receipt (same mode) or runs after
  * it (the other mode). The audit entry is recorded after every provider has run, keeping only the
  * keyed hash of the user's id; the record itself keeps only that hash once done.
+ *
+ * Legal holds are checked before the record is created and again before each provider: a hold
+ * placed while the erasure runs stops it (state `failed`) before the next part; the receipt
+ * names the parts that ran.
+ *
+ * What the request answers (see `answer`): the receipt when done; the receipt with state
+ * `pending` when an attempt failed (the `erasures` job retries it; the controller answers 202);
+ * 409 LEGAL_HOLD with the receipt in `details.erasure` when a hold stopped it; 500
+ * ERASURE_FAILED with the receipt when its attempts are used up.
  */
 @Injectable()
 export class ErasureService {
@@ -77,7 +90,7 @@ export class ErasureService {
     this.anonymizationEnabled = config.get('compliance', { infer: true }).anonymizationEnabled;
   }
 
-  /** Removes every trace of the user; answers the receipt once done. 409 LEGAL_HOLD when a hold covers them. */
+  /** Removes every trace of the user; answers the receipt once done (or pending, see `answer`). 409 LEGAL_HOLD when a hold covers them. */
   erase(request: ErasureRequest): Promise<ErasureReceiptDto> {
     return this.perform('erase', request, []);
   }
@@ -115,11 +128,10 @@ export class ErasureService {
       const id = record._id.toHexString();
       try {
         const outcome = await this.runClaimed(record, claim, (message) => progress(`erasure ${id}: ${message}`, counts));
-        counts[outcome.state === 'done' ? 'done' : 'failed'] += 1;
+        counts[outcome.state === 'done' ? 'done' : outcome.state === 'failed' ? 'failed' : 'postponed'] += 1;
       } catch {
-        // Logged and recorded by the attempt; the record waits for its retry or has failed for good.
-        const after = await this.records.find(record._id);
-        counts[after?.state === 'failed' ? 'failed' : 'postponed'] += 1;
+        // The attempt failed and not even that could be recorded: its claim expires, and a later run resumes it.
+        counts.postponed += 1;
       }
       await progress(`erasure ${id}: ${counts.resumed} resumed so far`, counts);
     }
@@ -149,21 +161,51 @@ export class ErasureService {
       } catch (error) {
         if ((error as { code?: number }).code !== 11000) throw error;
       }
-      if (record) return this.toReceipt(await this.runClaimed(record, claim));
+      if (record) return this.answer(await this.runClaimed(record, claim), subjectUserId);
       // One operation per user at a time: wait for the one in progress (it finished meanwhile if there is none).
+      // Of the same mode, its outcome is this request's too, a failed attempt included; of the other, this one runs after it.
       const active = await this.records.findActive(subjectHash);
       if (!active) continue;
-      const finished = await this.follow(active._id);
-      if (active.mode === mode) return this.toReceipt(finished);
+      const sameMode = active.mode === mode;
+      const outcome = await this.follow(active._id, sameMode);
+      if (sameMode) return this.answer(outcome, subjectUserId);
     }
   }
 
-  /** Waits for another runner's record to finish, taking it over when that runner's claim expires. */
-  private async follow(id: Types.ObjectId): Promise<ErasureRecord> {
+  /**
+   * The request's answer: the receipt when done, or when an attempt failed and the record waits
+   * for its retry (`pending`); a record given up is an error answer carrying the receipt in
+   * `details.erasure`: 409 LEGAL_HOLD when a hold covers the user (it stopped the erasure, or
+   * would refuse it again), else 500 ERASURE_FAILED (attempts used up, or a hold released since).
+   */
+  private async answer(record: ErasureRecord, subjectUserId: string): Promise<ErasureReceiptDto> {
+    const receipt = this.toReceipt(record);
+    if (record.state !== 'failed') return receipt;
+    const hold = await this.legalHoldOn(subjectUserId);
+    if (hold) {
+      throw new ConflictStateException(
+        ErrorCode.LEGAL_HOLD,
+        `A legal hold covers the user: the ${record.mode} stopped, nothing further was changed (details.erasure names the parts that ran)`,
+        { ...hold, erasure: receipt },
+      );
+    }
+    throw new AppException(
+      HttpStatus.INTERNAL_SERVER_ERROR,
+      ErrorCode.ERASURE_FAILED,
+      `The ${record.mode} did not finish and was given up (details.erasure.error says why); asking again starts it anew`,
+      { erasure: receipt },
+    );
+  }
+
+  /**
+   * Waits for another runner's record to finish, taking it over when that runner's claim expires
+   * (or its retry is due). With `orPending`, a failed attempt (the record waits for its retry) ends the wait too.
+   */
+  private async follow(id: Types.ObjectId, orPending: boolean): Promise<ErasureRecord> {
     for (;;) {
       const record = await this.records.find(id);
       if (!record) throw new ResourceNotFoundException(ErrorCode.ERASURE_NOT_FOUND, 'Erasure not found');
-      if (record.state === 'done' || record.state === 'failed') return record;
+      if (record.state === 'done' || record.state === 'failed' || (orPending && record.state === 'pending')) return record;
       const now = new Date();
       if (record.claimedUntil !== null && record.claimedUntil <= now) {
         const claim = this.newClaim();
@@ -174,7 +216,11 @@ export class ErasureService {
     }
   }
 
-  /** Works on a record this runner has claimed, renewing the claim meanwhile; a failed attempt is recorded, then thrown. */
+  /**
+   * Works on a record this runner has claimed, renewing the claim meanwhile. A failed attempt is
+   * recorded and answers the record as it is now (pending, or failed when its attempts are used
+   * up); only when even that cannot be recorded is the error thrown.
+   */
   private async runClaimed(
     record: ErasureRecord,
     claim: ErasureClaim,
@@ -191,15 +237,12 @@ export class ErasureService {
     try {
       return await this.work(record, claim, run, progress);
     } catch (error) {
-      if (!(error instanceof ClaimLostError)) {
-        await this.failAttempt(record, claim, error);
-        throw error;
-      }
+      if (!(error instanceof ClaimLostError)) return await this.failAttempt(record, claim, error);
     } finally {
       clearInterval(renewal);
     }
     // The runner that took the record over finishes it.
-    return this.follow(record._id);
+    return this.follow(record._id, true);
   }
 
   private async work(
@@ -211,9 +254,8 @@ export class ErasureService {
     const id = record._id;
     // In progress, the record always names its subject (it is unset only when done).
     const subjectUserId = record.subjectUserId!;
-    if (record.attempts > 1) {
-      const stop = await this.reasonToStop(record, subjectUserId);
-      if (stop) return this.giveUp(record, claim, stop);
+    if (record.attempts > MAX_ERASURE_ATTEMPTS) {
+      return this.giveUp(record, claim, `Given up after ${MAX_ERASURE_ATTEMPTS} attempts; last error: ${record.error}`);
     }
     const pseudonymisation =
       record.mode === 'anonymise' ? pseudonymisationAs(subjectUserId, record.pseudonym!, record.maskNames ?? []) : null;
@@ -221,6 +263,8 @@ export class ErasureService {
     for (const provider of this.registry.userDataProviders()) {
       if (done.has(provider.name)) continue;
       if (run.lost) throw new ClaimLostError(id);
+      // A hold placed since the last part (one indexed look-up per part) stops the erasure before the next one.
+      if (await this.legalHoldOn(subjectUserId)) return this.giveUp(record, claim, STOPPED_BY_LEGAL_HOLD);
       const counts = pseudonymisation ? await provider.pseudonymise(pseudonymisation) : await provider.erase(subjectUserId);
       if (!(await this.records.markProviderDone(id, this.extended(claim), provider.name, countRows(provider.name, counts)))) {
         throw new ClaimLostError(id);
@@ -245,16 +289,13 @@ export class ErasureService {
     return finished;
   }
 
-  /** Why a resumed record must not go on: a legal hold placed meanwhile, or its attempts used up. */
-  private async reasonToStop(record: ErasureRecord, subjectUserId: string): Promise<string | null> {
-    if (record.attempts > MAX_ERASURE_ATTEMPTS) return `Given up after ${MAX_ERASURE_ATTEMPTS} attempts; last error: ${record.error}`;
+  /** The details of the legal hold refusal (`holdId`, `holdIds`) when a hold covers the user now, else null. */
+  private async legalHoldOn(subjectUserId: string): Promise<Record<string, unknown> | null> {
     try {
       await this.holds.assertUserNotHeld(subjectUserId);
       return null;
     } catch (error) {
-      if (error instanceof AppException && (error.getResponse() as ErrorBody).code === ErrorCode.LEGAL_HOLD) {
-        return 'A legal hold was placed on the user while the erasure was in progress; what was done stays done';
-      }
+      if (isLegalHoldRefusal(error)) return ((error.getResponse() as ErrorBody).details ?? {}) as Record<string, unknown>;
       throw error;
     }
   }
@@ -266,17 +307,31 @@ export class ErasureService {
     return failed;
   }
 
-  private async failAttempt(record: ErasureRecord, claim: ErasureClaim, error: unknown): Promise<void> {
+  /**
+   * Records a failed attempt and answers the record as it is now: waiting for its retry, or given
+   * up (its attempts used up, or a provider refused for a legal hold placed meanwhile). When even
+   * that cannot be recorded (the store is unreachable), the attempt's error is thrown: the claim
+   * expires by itself and the erasures job resumes the record.
+   */
+  private async failAttempt(record: ErasureRecord, claim: ErasureClaim, error: unknown): Promise<ErasureRecord> {
     const message = error instanceof Error ? error.message : String(error);
     const erasureId = record._id.toHexString();
-    this.logger.error({ err: error, erasureId, attempt: record.attempts }, `${record.mode}: attempt ${record.attempts} failed: ${message}`);
     try {
-      if (record.attempts >= MAX_ERASURE_ATTEMPTS) await this.giveUp(record, claim, `Attempt ${record.attempts} failed: ${message}`);
-      else await this.records.postpone(record._id, claim, message, new Date(Date.now() + RETRY_DELAY_MS));
+      if (isLegalHoldRefusal(error)) return await this.giveUp(record, claim, STOPPED_BY_LEGAL_HOLD);
+      this.logger.error(
+        { err: error, erasureId, attempt: record.attempts },
+        `${record.mode}: attempt ${record.attempts} failed: ${message}`,
+      );
+      if (record.attempts >= MAX_ERASURE_ATTEMPTS) return await this.giveUp(record, claim, `Attempt ${record.attempts} failed: ${message}`);
+      await this.records.postpone(record._id, claim, message, new Date(Date.now() + RETRY_DELAY_MS));
+      const postponed = await this.records.find(record._id);
+      if (postponed) return postponed;
     } catch (recordError) {
-      // The claim expires by itself and the erasures job resumes the record.
+      // Another runner took the record over meanwhile: it goes on with it.
+      if (recordError instanceof ClaimLostError) return this.follow(record._id, true);
       this.logger.warn({ err: recordError, erasureId }, 'could not record the failed attempt');
     }
+    throw error;
   }
 
   private newClaim(): ErasureClaim {
@@ -288,13 +343,14 @@ export class ErasureService {
   }
 
   private toReceipt(record: ErasureRecord): ErasureReceiptDto {
-    const finished = record.state === 'done' || record.state === 'failed';
-    const pending = finished
-      ? []
-      : this.registry
-          .userDataProviders()
-          .map((provider) => provider.name)
-          .filter((name) => !record.providersDone.includes(name));
+    // A failed record lists the parts that did not run as well: what a hold or the last error left untouched.
+    const pending =
+      record.state === 'done'
+        ? []
+        : this.registry
+            .userDataProviders()
+            .map((provider) => provider.name)
+            .filter((name) => !record.providersDone.includes(name));
     return {
       erasureId: record._id.toHexString(),
       mode: record.mode,
@@ -320,6 +376,10 @@ export class ErasureService {
       finishedAt: record.finishedAt?.toISOString() ?? null,
     };
   }
+}
+
+function isLegalHoldRefusal(error: unknown): error is AppException {
+  return error instanceof AppException && (error.getResponse() as ErrorBody).code === ErrorCode.LEGAL_HOLD;
 }
 
 function countRows(provider: string, counts: DataCounts): ErasureCount[] {

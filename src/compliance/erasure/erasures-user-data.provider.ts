@@ -9,7 +9,8 @@ import { ERASURES_COLLECTION } from './schemas/erasure.schema.js';
  * erasure is in progress (that erasure is the one running, and it clears the name itself when
  * done), and after a failed one; it names the admin who asked. Erasing a user clears their plain
  * id from the finished records (the keyed hash and the roles stay: the receipt of what was done
- * must outlive the person it concerned); pseudonymising puts the pseudonym in the requester's place.
+ * must outlive the person it concerned); pseudonymising does the same (never the pseudonym, which
+ * the audit entries pointing at the record would link back to the person).
  */
 @Injectable()
 export class ErasuresUserDataProvider implements UserDataProvider, OnModuleInit {
@@ -43,7 +44,9 @@ export class ErasuresUserDataProvider implements UserDataProvider, OnModuleInit 
     yield {
       kind: 'records',
       name: 'erasures',
-      description: 'Erasures and anonymisations that named you: failed ones about you, and those you asked for as an administrator.',
+      description:
+        'Erasures and anonymisations that named you: failed ones about you, and those you asked for as an administrator. Of the ' +
+        'latter, only what you asked for and when is given: their reason and counts are about the person erased.',
       csvColumns: ['id', 'mode', 'state', 'yourPart', 'reason', 'startedAt', 'finishedAt'],
       records: (async function* () {
         for await (const record of records.cursorNaming(userId)) yield toExportRecord(record, userId);
@@ -52,22 +55,25 @@ export class ErasuresUserDataProvider implements UserDataProvider, OnModuleInit 
   }
 
   async erase(userId: string): Promise<DataCounts> {
-    return { [ERASURES_COLLECTION]: await this.records.forgetUser(userId, null) };
+    return { [ERASURES_COLLECTION]: await this.records.forgetUser(userId) };
   }
 
-  async pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
-    return { [ERASURES_COLLECTION]: await this.records.forgetUser(request.userId, request.pseudonym) };
+  pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
+    return this.erase(request.userId);
   }
 }
 
+/** A record as the person it names sees it: one the user asked for about someone else leaves out that person's reason and counts (Art. 15(4)). */
 function toExportRecord(record: ErasureRecord, userId: string): Record<string, unknown> {
+  const asSubject = record.subjectUserId === userId;
   return {
     id: record._id.toHexString(),
     mode: record.mode,
     state: record.state,
-    yourPart: record.subjectUserId === userId ? 'subject' : 'requester',
-    reason: record.reason,
-    counts: record.counts.map(({ provider, store, count }) => ({ provider, store, count })),
+    yourPart: asSubject ? 'subject' : 'requester',
+    ...(asSubject
+      ? { reason: record.reason, counts: record.counts.map(({ provider, store, count }) => ({ provider, store, count })) }
+      : {}),
     startedAt: record.startedAt.toISOString(),
     finishedAt: record.finishedAt?.toISOString() ?? null,
   };

@@ -156,15 +156,17 @@ export class ErasuresRepository {
     return this.model.find(this.finishedNaming(userId)).sort({ _id: 1 }).lean<ErasureRecord>().cursor();
   }
 
-  /** Failed records about the user keep only the hash; records the user requested keep only the roles (or the pseudonym). */
-  async forgetUser(userId: string, pseudonym: string | null): Promise<number> {
+  /**
+   * The user leaves (erased or anonymised): failed records about them keep only the hash; records
+   * they requested keep only the roles. Never their pseudonym: the audit entries about those
+   * requests point at the records, and a pseudonym there would link the person to their
+   * anonymised data.
+   */
+  async forgetUser(userId: string): Promise<number> {
     const finished = trusted({ $nin: IN_PROGRESS });
     const subject = await this.model.updateMany({ subjectUserId: userId, state: finished }, { $unset: { subjectUserId: 1 } }).exec();
     const requester = await this.model
-      .updateMany(
-        { 'requestedBy.userId': userId, state: finished },
-        pseudonym === null ? { $unset: { 'requestedBy.userId': 1 } } : { $set: { 'requestedBy.userId': pseudonym } },
-      )
+      .updateMany({ 'requestedBy.userId': userId, state: finished }, { $unset: { 'requestedBy.userId': 1 } })
       .exec();
     return subject.modifiedCount + requester.modifiedCount;
   }

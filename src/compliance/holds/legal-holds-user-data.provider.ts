@@ -1,7 +1,6 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { UserDataRegistry } from '../../common/user-data/user-data.registry.js';
 import type { DataCounts, ExportPart, Pseudonymisation, UserDataHolding, UserDataProvider } from '../../common/user-data/user-data.js';
-import { AuditLog } from '../audit/audit-log.service.js';
 import { LegalHoldRecord, LegalHoldsRepository } from './legal-holds.repository.js';
 import { LegalHoldsService } from './legal-holds.service.js';
 import { LEGAL_HOLDS_COLLECTION } from './schemas/legal-hold.schema.js';
@@ -14,10 +13,11 @@ const ACTED_CSV_COLUMNS = ['id', 'target', 'placed', 'released', 'placedAt', 're
  * about them, and the admins who placed or released holds are named in them.
  *
  * A hold outlives the erasure of the people it names (it is the record that the hold existed):
- * erasing replaces their id by the audit log's keyed hash of it, so the hold still matches the
- * audit entries about the same person; pseudonymising replaces it by the person's pseudonym.
- * A person with a hold in force is never erased or anonymised (the erasure checks first, and so
- * does this provider).
+ * erasing and pseudonymising alike replace their id by the audit log's keyed hash of it, so the
+ * hold still matches the audit entries about the same person. Never the pseudonym: the audit
+ * entries point at the holds, so a pseudonym there would undo the anonymisation (see
+ * LegalHoldsService.forgetUser). A person with a hold in force is never erased or anonymised (the
+ * erasure checks first, and so does this provider).
  */
 @Injectable()
 export class LegalHoldsUserDataProvider implements UserDataProvider, OnModuleInit {
@@ -36,7 +36,6 @@ export class LegalHoldsUserDataProvider implements UserDataProvider, OnModuleIni
     private readonly registry: UserDataRegistry,
     private readonly holds: LegalHoldsRepository,
     private readonly service: LegalHoldsService,
-    private readonly audit: AuditLog,
   ) {}
 
   onModuleInit(): void {
@@ -76,12 +75,11 @@ export class LegalHoldsUserDataProvider implements UserDataProvider, OnModuleIni
 
   async erase(userId: string): Promise<DataCounts> {
     await this.service.assertUserNotHeld(userId);
-    return { [LEGAL_HOLDS_COLLECTION]: await this.holds.replaceUserId(userId, await this.audit.userIdHash(userId)) };
+    return { [LEGAL_HOLDS_COLLECTION]: await this.service.forgetUser(userId) };
   }
 
-  async pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
-    await this.service.assertUserNotHeld(request.userId);
-    return { [LEGAL_HOLDS_COLLECTION]: await this.holds.replaceUserId(request.userId, request.pseudonym) };
+  pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
+    return this.erase(request.userId);
   }
 
   private async *aboutRecords(userId: string): AsyncGenerator<Record<string, unknown>> {

@@ -12,7 +12,8 @@ import { LegalHold, LegalHoldSchema } from './schemas/legal-hold.schema.js';
 @Module({
   imports: [AuditModule, ConversationsModule, MongooseModule.forFeature([{ name: LegalHold.name, schema: LegalHoldSchema }])],
   controllers: [LegalHoldsController],
-  // LegalHoldsUserDataProvider registers with the global UserDataRegistry (UserDataModule).
+  // LegalHoldsUserDataProvider (as user data) and LegalHoldsService (as the deletion guard) register
+  // with the global UserDataRegistry (UserDataModule).
   providers: [LegalHoldsRepository, LegalHoldsService, LegalHoldsUserDataProvider],
   exports: [LegalHoldsService],
 })

@@ -7,6 +7,16 @@ import { HoldActor, LegalHold, LegalHoldTarget } from './schemas/legal-hold.sche
 /** A hold as stored, as a plain object (never a Mongoose document). */
 export type LegalHoldRecord = LegalHold;
 
+/** What forgetting a conversation's owner reads and rewrites of a released hold on it. */
+export type ConversationHoldNames = Pick<LegalHoldRecord, '_id' | 'targetId' | 'conversationOwnerId'>;
+
+/** Released holds on conversations, by owner, or by conversation (24-hex ids) and owner. */
+export interface ReleasedConversationHoldsFilter {
+  ownerId: string;
+  /** When given: only holds on these conversations, naming `ownerId` as their owner or no owner at all. */
+  conversationIds?: readonly string[];
+}
+
 export interface LegalHoldListFilter {
   /** true: holds not released; false: released ones; absent: both. */
   active?: boolean;
@@ -114,10 +124,9 @@ export class LegalHoldsRepository {
    * Puts `replacement` in place of the user's id wherever a hold names them: as the target or
    * the held conversation's owner of a released hold, and as the admin who placed or released
    * any hold. Active holds on the user are left alone (the caller refuses to erase a held user
-   * first). Answers the holds changed.
+   * first).
    */
-  async replaceUserId(userId: string, replacement: string): Promise<number> {
-    const changed = await this.model.countDocuments(mentioning(userId)).exec();
+  async replaceUserId(userId: string, replacement: string): Promise<void> {
     const released = trusted({ $ne: null });
     await this.model.updateMany({ target: 'user', targetId: userId, releasedAt: released }, { $set: { targetId: replacement } }).exec();
     await this.model
@@ -125,7 +134,34 @@ export class LegalHoldsRepository {
       .exec();
     await this.model.updateMany({ 'placedBy.userId': userId }, { $set: { 'placedBy.userId': replacement } }).exec();
     await this.model.updateMany({ 'releasedBy.userId': userId }, { $set: { 'releasedBy.userId': replacement } }).exec();
-    return changed;
+  }
+
+  /** Released holds on conversations that still name them and their owner in plain, at most `limit`. */
+  releasedOnConversations(filter: ReleasedConversationHoldsFilter, limit: number): Promise<ConversationHoldNames[]> {
+    const query: Record<string, unknown> = { target: 'conversation', releasedAt: trusted({ $ne: null }) };
+    if (filter.conversationIds === undefined) {
+      query.conversationOwnerId = filter.ownerId;
+    } else {
+      if (filter.conversationIds.length === 0) return Promise.resolve([]);
+      query.targetId = trusted({ $in: [...new Set(filter.conversationIds)] });
+      query.conversationOwnerId = trusted({ $in: [filter.ownerId, null] });
+    }
+    return this.model.find(query, { _id: 1, targetId: 1, conversationOwnerId: 1 }).limit(limit).lean<ConversationHoldNames[]>().exec();
+  }
+
+  /** Sets the names of these released conversation holds; answers how many changed. */
+  async renameConversationHolds(renamed: readonly ConversationHoldNames[]): Promise<number> {
+    if (renamed.length === 0) return 0;
+    const result = await this.model.bulkWrite(
+      renamed.map((hold) => ({
+        updateOne: {
+          filter: { _id: hold._id, target: 'conversation', releasedAt: trusted({ $ne: null }) },
+          update: { $set: { targetId: hold.targetId, conversationOwnerId: hold.conversationOwnerId } },
+        },
+      })),
+      { ordered: false },
+    );
+    return result.modifiedCount;
   }
 }
 

@@ -1,33 +1,49 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { Types } from 'mongoose';
 import type { AuthenticatedUser } from '../../auth/authenticated-user.js';
 import { ConflictStateException, ResourceNotFoundException, ValidationFailedException } from '../../common/errors/app-exceptions.js';
 import { ErrorCode } from '../../common/errors/error-codes.js';
 import { OBJECT_ID_PATTERN } from '../../common/mongo/object-id.js';
 import { Page, decodeCursor, toPage } from '../../common/pagination/cursor.js';
+import { rewriteInBatches } from '../../common/user-data/batches.js';
+import type { DeletionGuard, DeletionTarget } from '../../common/user-data/deletion-guard.js';
+import { UserDataRegistry } from '../../common/user-data/user-data.registry.js';
 import { ConversationsService } from '../../conversations/conversations.service.js';
 import { AuditLog } from '../audit/audit-log.service.js';
 import { LegalHoldDto, ListLegalHoldsQuery, PlaceLegalHoldDto, ReleaseLegalHoldDto, ReleasedLegalHoldDto } from './dto/legal-hold.dto.js';
-import { LegalHoldRecord, LegalHoldsRepository } from './legal-holds.repository.js';
+import { ConversationHoldNames, LegalHoldRecord, LegalHoldsRepository } from './legal-holds.repository.js';
 import type { HoldActor } from './schemas/legal-hold.schema.js';
 
 const LIST_SCOPE = 'legal-holds';
 const DEFAULT_PAGE_SIZE = 20;
-/** A last-activity bound every conversation meets: the largest date JavaScript can hold. */
-const END_OF_TIME = new Date(8.64e15);
+/** Released conversation holds read and renamed per round trip when their owner is forgotten. */
+const RENAME_BATCH = 100;
 
 /**
  * Legal holds: while a hold on a user or a conversation is active, nothing of it is purged,
- * erased or anonymised. A hold on a conversation also covers its owner for erasure and
- * anonymisation (erasing them would take the conversation with it).
+ * erased or anonymised, and its owner cannot delete it (or a message or file in it) for good
+ * either: this service is the deletion guard those deletes ask. A hold on a conversation also
+ * covers its owner for erasure and anonymisation (erasing them would take the conversation with it).
  */
 @Injectable()
-export class LegalHoldsService {
+export class LegalHoldsService implements DeletionGuard, OnModuleInit {
+  readonly name = 'legal-holds';
+
   constructor(
     private readonly holds: LegalHoldsRepository,
     private readonly conversations: ConversationsService,
     private readonly audit: AuditLog,
+    private readonly registry: UserDataRegistry,
   ) {}
+
+  onModuleInit(): void {
+    this.registry.registerDeletionGuard(this);
+  }
+
+  /** The deletion guard: 409 LEGAL_HOLD while a hold covers the conversation or its owner. */
+  assertMayDelete(target: DeletionTarget): Promise<void> {
+    return this.assertConversationNotHeld(target.conversationId, target.ownerId);
+  }
 
   /** Throws 409 LEGAL_HOLD when an active hold covers the user, or a conversation of theirs. */
   async assertUserNotHeld(userId: string): Promise<void> {
@@ -49,10 +65,12 @@ export class LegalHoldsService {
       ...(ownerId === undefined ? [] : await this.holds.activeOn('user', [ownerId])),
     ];
     if (holds.length === 0) return;
-    throw new ConflictStateException(ErrorCode.LEGAL_HOLD, 'A legal hold is in force on this conversation', {
-      holdId: holds[0]!._id.toHexString(),
-      holdIds: holds.map((hold) => hold._id.toHexString()),
-    });
+    const onConversation = holds.some((hold) => hold.targetId === id);
+    throw new ConflictStateException(
+      ErrorCode.LEGAL_HOLD,
+      onConversation ? 'A legal hold is in force on this conversation' : 'A legal hold is in force on the owner of this conversation',
+      { holdId: holds[0]!._id.toHexString(), holdIds: holds.map((hold) => hold._id.toHexString()) },
+    );
   }
 
   /** Those of these users on whom a hold is in force. */
@@ -71,7 +89,7 @@ export class LegalHoldsService {
       throw ValidationFailedException.forField('targetId', 'targetId of a conversation must be its 24-hex id');
     }
     const targetId = dto.target === 'conversation' ? dto.targetId.toLowerCase() : dto.targetId;
-    const conversationOwnerId = dto.target === 'conversation' ? await this.ownerOf(new Types.ObjectId(targetId)) : null;
+    const conversationOwnerId = dto.target === 'conversation' ? await this.conversations.ownerOf(new Types.ObjectId(targetId)) : null;
     const record = await this.holds.insert({
       target: dto.target,
       targetId,
@@ -85,7 +103,9 @@ export class LegalHoldsService {
       actor: actorOf(admin),
       subjectUserId: dto.target === 'user' ? targetId : conversationOwnerId,
       target: { type: 'legal-hold', id: record._id.toHexString() },
-      details: { target: record.target, ...(record.target === 'conversation' ? { conversationId: targetId } : {}), reason: record.reason },
+      // No conversation id: the hashed details can never be rewritten, and once the owner is
+      // anonymised it would lead from the entry to the pseudonym. The hold (target.id) says which.
+      details: { target: record.target, reason: record.reason },
     });
     return toLegalHoldDto(record);
   }
@@ -113,35 +133,56 @@ export class LegalHoldsService {
       actor: actorOf(admin),
       subjectUserId: released.target === 'user' ? released.targetId : released.conversationOwnerId,
       target: { type: 'legal-hold', id: holdId },
-      details: {
-        target: released.target,
-        ...(released.target === 'conversation' ? { conversationId: released.targetId } : {}),
-        reason: released.releaseReason,
-      },
+      details: { target: released.target, reason: released.releaseReason },
     });
     return { ...toLegalHoldDto(released), alreadyReleased: false };
+  }
+
+  /**
+   * The user leaves (erased or anonymised): every hold that names them gets the audit log's keyed
+   * hash of their id instead (so it still matches the audit entries about them, which carry the
+   * same hash), never their pseudonym: the audit entries point at the holds, and a pseudonym there
+   * would lead from the person to their anonymised data. Released holds on their conversations
+   * lose the conversation id too (see forgetConversationOwner). Active holds on them are left
+   * alone (the caller refuses first). Answers the holds changed.
+   */
+  async forgetUser(userId: string): Promise<number> {
+    const changed = await this.holds.countMentioning(userId);
+    await this.renameConversationHolds(() => this.holds.releasedOnConversations({ ownerId: userId }, RENAME_BATCH));
+    await this.holds.replaceUserId(userId, await this.audit.userIdHash(userId));
+    return changed;
+  }
+
+  /**
+   * These conversations of `ownerId` were given to a pseudonym (retention's anonymise pass):
+   * released holds on them name neither the owner nor the conversation in plain any more (the
+   * audit log's keyed hashes instead). Otherwise the audit entries about the owner lead to the
+   * hold, the hold to the conversation, and the conversation to the pseudonym. Active holds are
+   * never touched (a held conversation is not anonymised). Answers the holds changed.
+   */
+  forgetConversationOwner(conversationIds: Types.ObjectId[], ownerId: string): Promise<number> {
+    const ids = conversationIds.map((id) => id.toHexString());
+    return this.renameConversationHolds(() => this.holds.releasedOnConversations({ ownerId, conversationIds: ids }, RENAME_BATCH));
+  }
+
+  private renameConversationHolds(next: () => Promise<ConversationHoldNames[]>): Promise<number> {
+    return rewriteInBatches(next, async (batch) =>
+      this.holds.renameConversationHolds(
+        await Promise.all(
+          batch.map(async (hold) => ({
+            _id: hold._id,
+            targetId: await this.audit.userIdHash(hold.targetId),
+            conversationOwnerId: hold.conversationOwnerId ? await this.audit.userIdHash(hold.conversationOwnerId) : null,
+          })),
+        ),
+      ),
+    );
   }
 
   private async require(id: Types.ObjectId): Promise<LegalHoldRecord> {
     const record = await this.holds.findById(id);
     if (!record) throw new ResourceNotFoundException(ErrorCode.LEGAL_HOLD_NOT_FOUND, 'Legal hold not found');
     return record;
-  }
-
-  /**
-   * The conversation's owner, whoever it is, or null when there is no such conversation.
-   * Retention's query reaches every owner's conversations: with a time condition every
-   * conversation meets, the first one after the id's predecessor is the conversation itself
-   * if it exists.
-   */
-  private async ownerOf(conversationId: Types.ObjectId): Promise<string | null> {
-    const predecessor = BigInt(`0x${conversationId.toHexString()}`) - 1n;
-    const [first] = await this.conversations.findForRetention({
-      lastActivityBefore: END_OF_TIME,
-      ...(predecessor >= 0n ? { afterId: new Types.ObjectId(predecessor.toString(16).padStart(24, '0')) } : {}),
-      limit: 1,
-    });
-    return first?.id.equals(conversationId) ? first.userId : null;
   }
 }
 

@@ -1,4 +1,5 @@
-import type { RetentionQuery } from '../../conversations/conversations.service.js';
+import type { PurgeGuard, RetentionQuery } from '../../conversations/conversations.service.js';
+import { PSEUDONYM_PATTERN } from '../erasure/pseudonymiser.js';
 import type { RetentionPassKind } from './dto/retention.dto.js';
 import type { RetentionPolicies } from './retention-policies.service.js';
 import type { RetentionAction } from './schemas/retention-policy.schema.js';
@@ -15,8 +16,14 @@ export interface RetentionPass {
   action: RetentionAction;
   /** Last activity (or deletion, for `permanently-deleted`) before this is due. */
   cutoff: Date;
-  /** The conversations the pass looks at, without keyset position and batch size. */
+  /**
+   * The conversations the pass looks at, without keyset position and batch size. An `anonymise`
+   * pass leaves out owners that are pseudonyms already: a pseudonym is never anonymised again, and
+   * the pass does not read them again on every run.
+   */
   query: Omit<RetentionQuery, 'afterId' | 'limit'>;
+  /** What must still hold of a selected conversation when a `delete` pass marks it for purge. */
+  purgeGuard: PurgeGuard;
   /**
    * Policy passes leave conversations deleted with permanent=true to the `permanently-deleted`
    * pass: the user asked for them to go, so they are purged (never anonymised), after the grace.
@@ -58,7 +65,8 @@ export function planRetention(
     graceMinutes: null,
     action,
     cutoff: before(days),
-    query: { ...query, lastActivityBefore: before(days) },
+    query: { ...query, lastActivityBefore: before(days), ...(action === 'anonymise' ? { excludeOwnersMatching: PSEUDONYM_PATTERN } : {}) },
+    purgeGuard: { lastActivityBefore: before(days) },
     leavesDeleted: true,
     suspended: action === 'anonymise' && !options.anonymizationEnabled ? ANONYMISATION_SUSPENDED : null,
   });
@@ -79,6 +87,7 @@ export function planRetention(
       action: 'delete',
       cutoff: deletedBefore,
       query: { deletedBefore },
+      purgeGuard: { deletedBefore },
       leavesDeleted: false,
       suspended: null,
     },

@@ -9,9 +9,10 @@ const CSV_COLUMNS = ['scope', 'key', 'days', 'action', 'updatedAt'] as const;
 
 /**
  * Retention overrides (chat_retention_policies) name the admin who set each one last. The
- * overrides themselves are the service's settings, not the admin's data: erasing the admin
- * replaces their id by the audit log's keyed hash of it (so the override still matches the
- * `retention-policy.changed` entries about it), pseudonymising by their pseudonym.
+ * overrides themselves are the service's settings, not the admin's data: erasing or
+ * pseudonymising the admin replaces their id by the audit log's keyed hash of it, so the override
+ * still matches the `retention-policy.changed` entries about it. Never by the pseudonym: those
+ * entries lead to the override, and a pseudonym there would link the admin to their anonymised data.
  */
 @Injectable()
 export class RetentionPoliciesUserDataProvider implements UserDataProvider, OnModuleInit {
@@ -54,8 +55,8 @@ export class RetentionPoliciesUserDataProvider implements UserDataProvider, OnMo
     return { [RETENTION_POLICIES_COLLECTION]: await this.policies.replaceEditor(userId, await this.audit.userIdHash(userId)) };
   }
 
-  async pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
-    return { [RETENTION_POLICIES_COLLECTION]: await this.policies.replaceEditor(request.userId, request.pseudonym) };
+  pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
+    return this.erase(request.userId);
   }
 
   private async *records(userId: string): AsyncGenerator<Record<string, unknown>> {

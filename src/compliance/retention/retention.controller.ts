@@ -9,6 +9,7 @@ import { ApiErrorResponses } from '../../common/errors/api-error-responses.decor
 import { ErrorCode } from '../../common/errors/error-codes.js';
 import {
   AgentPolicyParams,
+  MAX_PREVIEW_CONVERSATIONS,
   PRECEDENCE,
   PutRetentionPolicyDto,
   RetentionPoliciesDto,
@@ -92,7 +93,10 @@ export class RetentionController {
     description:
       'Changes nothing. Per policy (in the order a run applies them): the cutoff, how many conversations are due, how many a legal ' +
       'hold keeps, what would go per collection and file store, and a sample of conversation ids. Shown whether ' +
-      'ENABLE_DATA_RETENTION is on or off (`enabled` says which). For `anonymise` policies the counts are the records that would be rewritten.',
+      'ENABLE_DATA_RETENTION is on or off (`enabled` says which; when off, a run carries out only the `permanently-deleted` pass). ' +
+      'For `anonymise` policies the counts are the records that would be rewritten. It examines at most ' +
+      `${MAX_PREVIEW_CONVERSATIONS.toLocaleString('en-US')} conversations across its passes; past that it answers what it found so far ` +
+      'with `truncated: true` (and `truncated` on each pass it did not finish).',
   })
   @ApiOkResponse({ type: RetentionPreviewDto })
   preview(@Query() query: RetentionPreviewQuery): Promise<RetentionPreviewDto> {
@@ -107,7 +111,8 @@ export class RetentionController {
       'Runs the retention job on this instance and answers when it has finished, with its run record (a run of it already under way ' +
       'here is waited for first). `failed` runs purged what they reached; the next run finishes the rest. 409 RETENTION_RUN_SKIPPED ' +
       'when another instance holds the job’s lease (a run is under way there; `details.reason` says until when) or this instance ' +
-      'is shutting down. The receipt goes to the audit log (`retention.run`) with you as the actor.',
+      'is shutting down. The receipt goes to the audit log (`retention.run`) with you as the actor. With ENABLE_DATA_RETENTION off ' +
+      'the run purges only conversations deleted with permanent=true (past the grace) and says so (`counts.disabled: 1`).',
   })
   @ApiOkResponse({ type: RetentionRunDto })
   @ApiErrorResponses(409)

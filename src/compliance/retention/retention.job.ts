@@ -10,9 +10,10 @@ import { CONVERSATIONS_COLLECTION } from '../../conversations/schemas/conversati
 import type { JobContext, JobCounts, JobRunResult } from '../../jobs/job.js';
 import { JobScheduler } from '../../jobs/job-scheduler.service.js';
 import { AuditLog, type AuditActor } from '../audit/audit-log.service.js';
-import { PSEUDONYM_PATTERN, createPseudonym, pseudonymisationAs } from '../erasure/pseudonymiser.js';
+import { createPseudonym, pseudonymisationAs } from '../erasure/pseudonymiser.js';
 import { LegalHoldsService } from '../holds/legal-holds.service.js';
-import type { RetentionPassDto, RetentionPreviewDto } from './dto/retention.dto.js';
+import { LEGAL_HOLDS_COLLECTION } from '../holds/schemas/legal-hold.schema.js';
+import { MAX_PREVIEW_CONVERSATIONS, type RetentionPassDto, type RetentionPreviewDto } from './dto/retention.dto.js';
 import { RetentionPass, planRetention } from './retention-plan.js';
 import { RetentionPoliciesService } from './retention-policies.service.js';
 
@@ -20,6 +21,8 @@ export const RETENTION_JOB = 'retention';
 /** Conversations handled per round: each round is one query, one hold check and one call per store. */
 const BATCH = 100;
 const SYSTEM_ACTOR: AuditActor = { system: RETENTION_JOB };
+/** The receipt's text for a failed run; the error's own message goes to the run record only (see failureOf). */
+const RUN_FAILED_TEXT = 'The run stopped on an error; its message is in the job run record (chat_job_runs).';
 
 /** What one pass found and did (or, in the preview, would do). */
 interface PassOutcome {
@@ -35,22 +38,38 @@ interface DueBatch {
   held: number;
 }
 
+/** What one round did: the conversations purged (or anonymised), and per store the records. */
+interface BatchOutcome {
+  conversations: number;
+  counts: DataCounts;
+}
+
+/** How many more conversations a scan may examine, and whether it had to stop before the end. */
+interface ScanBudget {
+  remaining: number;
+  truncated: boolean;
+}
+
 /**
  * The retention job (`retention`, on CHAT_RETENTION_CRON) and its dry run.
  *
  * A run applies the passes of planRetention in order. Each pass pages through the conversations
  * its policy finds due, by _id, 100 at a time; those a legal hold covers (the conversation or its
  * owner, checked per batch, so a hold placed during a run protects from the next batch on) are
- * skipped and counted. For the rest, every ConversationDataProvider purges what hangs under them
- * (messages, attachments and files, feedback, search terms) and then the conversations module
- * removes the conversations themselves, last: a run interrupted anywhere leaves the conversations
- * in place, so the next run finds them again and finishes the job. Under an `anonymise` policy
- * the same stores give the conversations to a pseudonym of their owner instead (see anonymise);
- * an interrupted pass finds the rest again, since their owner is not a pseudonym yet.
+ * skipped and counted. The rest are first marked for purge, which re-checks that they are still
+ * due and makes them refuse new messages (see ConversationsService.markForPurge): one that took
+ * a message since it was selected is left alone, and nothing written during the purge is lost or
+ * left behind. Then every ConversationDataProvider purges what hangs under the marked ones
+ * (messages, attachments and files, feedback, search terms) and the conversations module removes
+ * the conversations themselves, last: a run interrupted before that leaves them in place, and a
+ * later run finishes the job. Under an `anonymise` policy the same stores give the conversations
+ * to a pseudonym of their owner instead (see anonymise); an interrupted pass finds the rest
+ * again, since their owner is not a pseudonym yet.
  *
- * With ENABLE_DATA_RETENTION=false a run does nothing and says so. Each run leaves its receipt
- * (per policy and per store, what it removed and what holds kept) in the audit log as
- * `retention.run`.
+ * ENABLE_DATA_RETENTION=false switches off the period policies only: conversations their owners
+ * deleted for good are still purged after the grace (that purge is the owner's request, not a
+ * policy). Each run leaves its receipt (per policy and per store, what it removed and what holds
+ * kept) in the audit log as `retention.run`.
  */
 @Injectable()
 export class RetentionJob implements OnModuleInit {
@@ -74,7 +93,7 @@ export class RetentionJob implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    // Registered even when retention is off: a run then records that it is disabled.
+    // Registered even when retention is off: a run then purges only what was deleted for good.
     this.scheduler.register({ name: RETENTION_JOB, cron: this.settings.retentionCron, run: (context) => this.run(context) });
   }
 
@@ -94,17 +113,9 @@ export class RetentionJob implements OnModuleInit {
 
   async run(context: JobContext): Promise<JobCounts> {
     const actor = await this.actorOf(context);
-    if (!this.settings.enableDataRetention) {
-      this.logger.log('retention is disabled (ENABLE_DATA_RETENTION=false): nothing purged');
-      await this.audit.record({
-        action: 'retention.run',
-        actor,
-        target: { type: 'job-run', id: context.runId },
-        details: { disabled: true },
-      });
-      return { disabled: 1 };
-    }
-    const passes = await this.plan(new Date());
+    const enabled = this.settings.enableDataRetention;
+    if (!enabled) this.logger.log('retention is disabled (ENABLE_DATA_RETENTION=false): only conversations deleted for good are purged');
+    const passes = (await this.plan(new Date())).filter((pass) => enabled || pass.policy === 'permanently-deleted');
     const outcomes: PassOutcome[] = [];
     const pseudonyms = new Map<string, string>();
     let failure: Error | null = null;
@@ -116,38 +127,46 @@ export class RetentionJob implements OnModuleInit {
           this.logger.warn(`${passLabel(pass)}: ${pass.suspended}`);
           continue;
         }
-        for await (const { due, held } of this.dueBatches(pass, context.signal)) {
+        for await (const { due, held } of this.dueBatches(pass, { signal: context.signal })) {
           outcome.skippedByHold += held;
           if (due.length > 0) {
-            addCounts(outcome.counts, pass.action === 'delete' ? await this.purge(due) : await this.anonymise(due, pseudonyms));
-            outcome.conversations += due.length;
+            const done = pass.action === 'delete' ? await this.purge(pass, due) : await this.anonymise(due, pseudonyms);
+            addCounts(outcome.counts, done.counts);
+            outcome.conversations += done.conversations;
           }
           await context.progress(
             `${passLabel(pass)}: ${outcome.conversations} conversations ${pass.action === 'delete' ? 'purged' : 'anonymised'}, ` +
               `${outcome.skippedByHold} held`,
-            jobCounts(outcomes),
+            jobCounts(enabled, outcomes),
           );
         }
       }
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error));
     }
-    await this.recordReceipt(context.runId, actor, outcomes, failure);
+    await this.recordReceipt(context.runId, actor, enabled, outcomes, failure);
     if (failure) throw failure;
-    return jobCounts(outcomes);
+    return jobCounts(enabled, outcomes);
   }
 
-  /** What a run now would purge (or anonymise), per policy and per store; changes nothing. */
-  async preview(sampleLimit: number): Promise<RetentionPreviewDto> {
+  /**
+   * What a run now would purge (or anonymise), per policy and per store; changes nothing. It
+   * examines at most `maxConversations` conversations across its passes; past that it answers
+   * what it found so far with `truncated` set (on the answer and on each pass it could not finish).
+   */
+  async preview(sampleLimit: number, maxConversations = MAX_PREVIEW_CONVERSATIONS): Promise<RetentionPreviewDto> {
     const at = new Date();
     const providers = this.registry.conversationDataProviders();
     const policies: RetentionPreviewDto['policies'] = [];
     const totals = { conversations: 0, skippedByHold: 0, counts: {} as DataCounts };
+    const budget: ScanBudget = { remaining: maxConversations, truncated: false };
+    let truncated = false;
     for (const pass of await this.plan(at)) {
       const outcome: PassOutcome = { pass, conversations: 0, skippedByHold: 0, counts: {} };
       const sample: string[] = [];
+      budget.truncated = false;
       if (!pass.suspended) {
-        for await (const { due, held } of this.dueBatches(pass)) {
+        for await (const { due, held } of this.dueBatches(pass, { budget })) {
           outcome.skippedByHold += held;
           if (due.length === 0) continue;
           const ids = due.map((conversation) => conversation.id);
@@ -157,12 +176,13 @@ export class RetentionJob implements OnModuleInit {
           sample.push(...ids.slice(0, Math.max(0, sampleLimit - sample.length)).map((id) => id.toHexString()));
         }
       }
-      policies.push({ ...toPassDto(outcome), sampleConversationIds: sample });
+      policies.push({ ...toPassDto(outcome), sampleConversationIds: sample, truncated: budget.truncated });
+      truncated ||= budget.truncated;
       totals.conversations += outcome.conversations;
       totals.skippedByHold += outcome.skippedByHold;
       addCounts(totals.counts, outcome.counts);
     }
-    return { at: at.toISOString(), enabled: this.settings.enableDataRetention, policies, totals };
+    return { at: at.toISOString(), enabled: this.settings.enableDataRetention, truncated, policies, totals };
   }
 
   private async plan(now: Date): Promise<RetentionPass[]> {
@@ -173,18 +193,30 @@ export class RetentionJob implements OnModuleInit {
     });
   }
 
-  /** The pass's conversations in batches by _id (see isDue); those a hold covers are taken out and counted. */
-  private async *dueBatches(pass: RetentionPass, signal?: AbortSignal): AsyncGenerator<DueBatch> {
+  /**
+   * The pass's conversations in batches by _id (see isDue); those a hold covers are taken out and
+   * counted. With a budget, it stops once the budget's conversations have been examined, and
+   * says whether the pass had any left (one more query of one conversation).
+   */
+  private async *dueBatches(pass: RetentionPass, options: { signal?: AbortSignal; budget?: ScanBudget } = {}): AsyncGenerator<DueBatch> {
+    const { signal, budget } = options;
     let afterId: Types.ObjectId | undefined;
+    const next = (limit: number) => this.conversations.findForRetention({ ...pass.query, ...(afterId ? { afterId } : {}), limit });
     for (;;) {
       signal?.throwIfAborted();
-      const batch = await this.conversations.findForRetention({ ...pass.query, ...(afterId ? { afterId } : {}), limit: BATCH });
+      const limit = budget ? Math.min(BATCH, budget.remaining) : BATCH;
+      if (limit === 0) {
+        budget!.truncated = (await next(1)).length > 0;
+        return;
+      }
+      const batch = await next(limit);
+      if (budget) budget.remaining -= batch.length;
       if (batch.length === 0) return;
       afterId = batch[batch.length - 1]!.id;
       const eligible = batch.filter((conversation) => isDue(pass, conversation));
       const due = await this.withoutHeld(eligible);
       yield { due, held: eligible.length - due.length };
-      if (batch.length < BATCH) return;
+      if (batch.length < limit) return;
     }
   }
 
@@ -199,21 +231,30 @@ export class RetentionJob implements OnModuleInit {
     );
   }
 
-  /** Everything under the conversations first, the conversations last (so an interrupted purge is found again). */
-  private async purge(due: RetentionCandidate[]): Promise<DataCounts> {
-    const ids = due.map((conversation) => conversation.id);
+  /**
+   * Marks the conversations that are still due (see ConversationsService.markForPurge), then
+   * purges everything under those, and the conversations last (so an interrupted purge is found again).
+   */
+  private async purge(pass: RetentionPass, due: RetentionCandidate[]): Promise<BatchOutcome> {
+    const ids = await this.conversations.markForPurge(
+      due.map((conversation) => conversation.id),
+      pass.purgeGuard,
+    );
     const counts: DataCounts = {};
+    if (ids.length === 0) return { conversations: 0, counts };
     for (const provider of this.registry.conversationDataProviders()) addCounts(counts, await provider.purgeConversations(ids));
-    return addCounts(counts, await this.conversations.purgeConversations(ids));
+    addCounts(counts, await this.conversations.purgeConversations(ids));
+    return { conversations: ids.length, counts };
   }
 
   /**
-   * Gives each owner's conversations to a pseudonym, store by store, then the conversations
-   * themselves. One pseudonym per owner per run (`pseudonyms`), so one person's conversations
-   * that expire together stay one anonymous person; the service does not store people's names,
-   * so the masking covers e-mail addresses, phone, card and IBAN numbers, not names.
+   * Gives each owner's conversations to a pseudonym, store by store, then makes released legal
+   * holds on them forget the owner and the conversation, then the conversations themselves (last:
+   * an interrupted pass finds them again). One pseudonym per owner per run (`pseudonyms`), so one
+   * person's conversations that expire together stay one anonymous person; the service does not
+   * store people's names, so the masking covers e-mail addresses, phone, card and IBAN numbers, not names.
    */
-  private async anonymise(due: RetentionCandidate[], pseudonyms: Map<string, string>): Promise<DataCounts> {
+  private async anonymise(due: RetentionCandidate[], pseudonyms: Map<string, string>): Promise<BatchOutcome> {
     const byOwner = new Map<string, Types.ObjectId[]>();
     for (const conversation of due) {
       const ids = byOwner.get(conversation.userId) ?? [];
@@ -226,9 +267,10 @@ export class RetentionJob implements OnModuleInit {
       const request = pseudonymisationAs(userId, pseudonyms.get(userId)!, []);
       for (const provider of this.registry.conversationDataProviders())
         addCounts(counts, await provider.pseudonymiseConversations(ids, request));
+      addCounts(counts, { [LEGAL_HOLDS_COLLECTION]: await this.holds.forgetConversationOwner(ids, userId) });
       addCounts(counts, await this.conversations.pseudonymiseConversations(ids, request));
     }
-    return counts;
+    return { conversations: due.length, counts };
   }
 
   /** The admin who asked for this run, when it is the manual run they triggered; else the job itself. */
@@ -241,7 +283,13 @@ export class RetentionJob implements OnModuleInit {
     return { userId: admin.id, roles: [...admin.roles] };
   }
 
-  private async recordReceipt(runId: string, actor: AuditActor, outcomes: PassOutcome[], failure: Error | null): Promise<void> {
+  private async recordReceipt(
+    runId: string,
+    actor: AuditActor,
+    enabled: boolean,
+    outcomes: PassOutcome[],
+    failure: Error | null,
+  ): Promise<void> {
     const totals = { conversations: 0, skippedByHold: 0, purged: {} as DataCounts, anonymised: {} as DataCounts };
     for (const outcome of outcomes) {
       totals.conversations += outcome.conversations;
@@ -254,9 +302,9 @@ export class RetentionJob implements OnModuleInit {
         actor,
         target: { type: 'job-run', id: runId },
         details: {
-          disabled: false,
+          disabled: !enabled,
           outcome: failure ? 'failed' : 'succeeded',
-          ...(failure ? { error: failure.message } : {}),
+          ...(failure ? { error: failureOf(failure) } : {}),
           policies: outcomes.map(toPassDto),
           totals,
         },
@@ -270,13 +318,26 @@ export class RetentionJob implements OnModuleInit {
 }
 
 /**
- * Whether a conversation the pass's query found is the pass's to act on. Policy passes leave
- * conversations deleted for good to the `permanently-deleted` pass; `anonymise` passes leave
- * conversations already given to a pseudonym (a pseudonym is never anonymised again).
+ * Whether a conversation the pass's query found is the pass's to act on: policy passes leave
+ * conversations deleted for good to the `permanently-deleted` pass.
  */
 function isDue(pass: RetentionPass, conversation: RetentionCandidate): boolean {
-  if (pass.leavesDeleted && conversation.status === 'deleted') return false;
-  return !(pass.action === 'anonymise' && PSEUDONYM_PATTERN.test(conversation.userId));
+  return !(pass.leavesDeleted && conversation.status === 'deleted');
+}
+
+/**
+ * What the receipt says of a failure: the error's class and code and a fixed text, never its
+ * message. Driver messages can echo stored values (E11000 names the duplicate key), and the
+ * receipt is hashed into the audit chain, where nothing can be erased; the run record, which is
+ * not, keeps the full message.
+ */
+function failureOf(failure: Error): { class: string; code: string | number | null; text: string } {
+  const code: unknown = (failure as { code?: unknown }).code;
+  return {
+    class: /^[A-Za-z][\w$]{0,63}$/.test(failure.name) ? failure.name : 'Error',
+    code: typeof code === 'number' || (typeof code === 'string' && /^[\w.-]{1,64}$/.test(code)) ? code : null,
+    text: RUN_FAILED_TEXT,
+  };
 }
 
 function passLabel(pass: RetentionPass): string {
@@ -299,8 +360,8 @@ function toPassDto(outcome: PassOutcome): RetentionPassDto {
   };
 }
 
-/** The run record's counts: conversations, holds, and per store what was purged and what anonymised. */
-function jobCounts(outcomes: PassOutcome[]): JobCounts {
+/** The run record's counts: whether the policies were off, conversations, holds, and per store what was purged and what anonymised. */
+function jobCounts(enabled: boolean, outcomes: PassOutcome[]): JobCounts {
   let conversations = 0;
   let skippedByHold = 0;
   const perStore: JobCounts = {};
@@ -310,5 +371,5 @@ function jobCounts(outcomes: PassOutcome[]): JobCounts {
     const verb = outcome.pass.action === 'delete' ? 'purged' : 'anonymised';
     for (const [store, count] of Object.entries(outcome.counts)) perStore[`${verb}:${store}`] = (perStore[`${verb}:${store}`] ?? 0) + count;
   }
-  return { disabled: 0, conversations, skippedByHold, ...perStore };
+  return { disabled: enabled ? 0 : 1, conversations, skippedByHold, ...perStore };
 }

@@ -88,7 +88,7 @@ ConversationSchema.index({ userId: 1, status: 1, role: 1, lastActivityAt: -1, _i
 ConversationSchema.index({ userId: 1, titleTerms: 1 });
 // 0008: the count repair job — conversations changed within a time window, in (updatedAt, _id) batches.
 ConversationSchema.index({ updatedAt: 1, _id: 1 });
-// 0009: retention — conversations whose last activity is older than the period (any status).
+// 0010: retention — conversations whose last activity is older than the period (any status).
 ConversationSchema.index({ lastActivityAt: 1 });
-// 0009: retention — conversations deleted with permanent=true, by when (the purge's grace period).
+// 0010: retention — conversations deleted with permanent=true, by when (the purge's grace period).
 ConversationSchema.index({ status: 1, deletedAt: 1 });

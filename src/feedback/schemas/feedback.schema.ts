@@ -40,5 +40,5 @@ export const MessageFeedbackSchema = SchemaFactory.createForClass(MessageFeedbac
 MessageFeedbackSchema.index({ messageId: 1, userId: 1 }, { unique: true });
 // 0003: a user's feedback (export, erasure).
 MessageFeedbackSchema.index({ userId: 1, createdAt: -1 });
-// 0009: feedback on the messages of some conversations (retention purges whole conversations).
+// 0010: feedback on the messages of some conversations (retention purges whole conversations).
 MessageFeedbackSchema.index({ conversationId: 1 });

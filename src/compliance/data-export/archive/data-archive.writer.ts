@@ -2,13 +2,13 @@ import { ZipArchive } from 'archiver';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ExportPart, UserDataHolding, UserDataProvider } from '../../../common/user-data/user-data.js';
 import { archiveReadme } from './archive-readme.js';
+import type { SpoolArea } from './export-spool.js';
 import { CsvSpool } from './records.js';
 
 export const ARCHIVE_FORMAT = 'wms-chat-data-export';
@@ -40,8 +40,8 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** Called as records and bytes go in (often: throttle whatever it does). */
   onProgress?: (progress: Readonly<ArchiveProgress>) => void;
-  /** Where CSV renderings wait for their turn in the archive (default: the OS temporary directory). */
-  temporaryDirectory?: string;
+  /** Where CSV renderings wait for their turn in the archive (one directory, opened when the first is needed). */
+  spool: SpoolArea;
 }
 
 export interface ManifestEntry {
@@ -89,7 +89,7 @@ export async function writeDataArchive(
   output: NodeJS.WritableStream & { destroy(error?: Error): void },
   providers: readonly UserDataProvider[],
   request: ArchiveRequest,
-  options: ArchiveOptions = {},
+  options: ArchiveOptions,
 ): Promise<ArchiveManifest> {
   const writer = new DataArchiveWriter(output, request, options);
   return writer.write(providers);
@@ -138,7 +138,7 @@ class DataArchiveWriter {
       throw cause;
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
-      if (this.spoolDirectory) await rm(this.spoolDirectory, { recursive: true, force: true });
+      if (this.spoolDirectory) await this.options.spool.close(this.spoolDirectory);
     }
   }
 
@@ -359,7 +359,7 @@ class DataArchiveWriter {
   }
 
   private async spool(): Promise<string> {
-    this.spoolDirectory ??= await mkdtemp(join(this.options.temporaryDirectory ?? tmpdir(), 'wms-data-export-'));
+    this.spoolDirectory ??= await this.options.spool.open();
     return this.spoolDirectory;
   }
 }

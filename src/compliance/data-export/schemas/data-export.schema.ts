@@ -55,7 +55,7 @@ export class DataExportArchive {
   @Prop({ type: String, required: true })
   driver!: string;
 
-  /** Generated from ids only: `u_<hash of the subject's id>/<export id>.zip`. */
+  /** Generated from ids only: `<owner>/<export id>.zip` (see ArchiveOwners); where the archive is read and removed from. */
   @Prop({ type: String, required: true })
   key!: string;
 

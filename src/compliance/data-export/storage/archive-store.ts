@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
-/** Which archive: the export job's id and whose data it holds (archives are grouped per subject). */
+/** Which archive: the export job's id and its owner (see ArchiveOwners: archives are grouped per subject). */
 export interface ArchiveRef {
   exportId: string;
-  subjectUserId: string;
+  /** `u_` and 32 hex characters: stands for the subject, who cannot be told from it without the audit hash key. */
+  owner: string;
 }
 
 export interface StoredArchive {
@@ -27,10 +27,10 @@ export interface ArchiveStore {
   read(ref: ArchiveRef): Promise<Readable>;
   /** Removes the archive and whatever an interrupted write left of it; removing a missing one is not an error. */
   remove(ref: ArchiveRef): Promise<void>;
-  /** Removes every archive about the subject (erasure); answers how many there were. */
-  removeAllOf(subjectUserId: string): Promise<number>;
-  /** How many archives about the subject are stored. */
-  countOf(subjectUserId: string): Promise<number>;
+  /** Removes every archive of the owner (erasure); answers how many there were. */
+  removeAllOf(owner: string): Promise<number>;
+  /** How many archives of the owner are stored. */
+  countOf(owner: string): Promise<number>;
 }
 
 export const ARCHIVE_STORE = Symbol('DATA_EXPORT_ARCHIVE_STORE');
@@ -42,11 +42,10 @@ export class ArchiveMissingError extends Error {
   }
 }
 
-/** The directory of a subject's archives: from a hash of the id, so the id itself appears in no path or file name. */
-export function subjectDirectory(subjectUserId: string): string {
-  return `u_${createHash('sha256').update(subjectUserId).digest('hex').slice(0, 32)}`;
-}
+/** An owner as ArchiveOwners makes them (and as archives written before the keyed hash were named). */
+export const ARCHIVE_OWNER = /^u_[0-9a-f]{32}$/;
 
+/** `<owner>/<export id>.zip`: generated from ids only. */
 export function archiveKey(ref: ArchiveRef): string {
-  return `${subjectDirectory(ref.subjectUserId)}/${ref.exportId}.zip`;
+  return `${ref.owner}/${ref.exportId}.zip`;
 }

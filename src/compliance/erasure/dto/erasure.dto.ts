@@ -134,8 +134,9 @@ export class ErasureReceiptDto {
   @ApiProperty({
     enum: ERASURE_STATES,
     description:
-      'done; running (another instance or request is working on it); pending (an attempt failed: retried within a minute); ' +
-      'failed (attempts used up, or a legal hold placed meanwhile: ask again).',
+      'done; running (another instance or request is working on it); pending (an attempt failed: the `erasures` job retries it ' +
+      'within a minute; the request answers 202); failed (attempts used up, or a legal hold placed meanwhile, which stopped it ' +
+      'before the parts marked not done: ask again).',
   })
   state!: ErasureState;
 

@@ -92,7 +92,12 @@ export class LegalHoldDto {
   @ApiProperty({ enum: LEGAL_HOLD_TARGETS })
   target!: LegalHoldTarget;
 
-  @ApiProperty({ example: 'alice' })
+  @ApiProperty({
+    example: 'alice',
+    description:
+      'The user id, or the conversation id (24 hex digits). In a released hold whose person was erased or anonymised since, the ' +
+      'audit log’s keyed hash of it (for a conversation: once its owner was erased or anonymised, or it passed to a pseudonym).',
+  })
   targetId!: string;
 
   @ApiProperty({
@@ -109,7 +114,8 @@ export class LegalHoldDto {
     nullable: true,
     description:
       'Target `conversation`: its owner when the hold was placed. While the hold is in force, that user cannot be erased ' +
-      'or anonymised either. Null for users and for conversations not found.',
+      'or anonymised either. Null for users and for conversations not found; the audit log’s keyed hash of the id once that ' +
+      'user was erased or anonymised (released holds only).',
   })
   conversationOwnerId!: string | null;
 

@@ -7,6 +7,9 @@ import { Optional } from '../../../common/validation/optional.js';
 import { RETENTION_ACTIONS, RETENTION_SCOPES, type RetentionAction, type RetentionScope } from '../schemas/retention-policy.schema.js';
 
 export const MAX_RETENTION_DAYS = 36_500;
+/** Conversations a retention preview examines at most, across its passes: one admin request is bounded work. */
+export const MAX_PREVIEW_CONVERSATIONS = 10_000;
+const MAX_PREVIEW_CONVERSATIONS_TEXT = MAX_PREVIEW_CONVERSATIONS.toLocaleString('en-US');
 /** What a pass of a retention run covers: the default, an override, or conversations deleted for good. */
 export const RETENTION_PASS_KINDS = ['agent', 'role', 'default', 'permanently-deleted'] as const;
 export type RetentionPassKind = (typeof RETENTION_PASS_KINDS)[number];
@@ -20,7 +23,8 @@ const COUNTS_SCHEMA = {
 export const PRECEDENCE =
   'Which period applies to a conversation: the override of its agent if there is one, else the override of its role, ' +
   'else the default (CHAT_RETENTION_DAYS, action delete). Conversations deleted with permanent=true are purged once ' +
-  'CHAT_PERMANENT_DELETE_GRACE_MINUTES have passed since, whatever the policy. Nothing under a legal hold is touched.';
+  'CHAT_PERMANENT_DELETE_GRACE_MINUTES have passed since, whatever the policy, and also while ENABLE_DATA_RETENTION is off. ' +
+  'Nothing under a legal hold is touched.';
 
 export class PutRetentionPolicyDto {
   @ApiProperty({
@@ -108,7 +112,11 @@ export class DefaultRetentionPolicyDto {
 }
 
 export class RetentionPoliciesDto {
-  @ApiProperty({ description: 'ENABLE_DATA_RETENTION: whether runs purge anything (the preview works either way).' })
+  @ApiProperty({
+    description:
+      'ENABLE_DATA_RETENTION: whether runs apply the period policies. Conversations deleted with permanent=true are purged after ' +
+      'the grace either way; the preview works either way.',
+  })
   enabled!: boolean;
 
   @ApiProperty({ description: 'CHAT_ANONYMIZATION_ENABLED: whether `anonymise` overrides can be set and are carried out.' })
@@ -177,6 +185,11 @@ export class RetentionPassDto {
 export class RetentionPreviewPassDto extends RetentionPassDto {
   @ApiProperty({ type: [String], description: 'Up to `limit` ids of the conversations this pass would purge (or anonymise).' })
   sampleConversationIds!: string[];
+
+  @ApiProperty({
+    description: `The preview reached its cap (${MAX_PREVIEW_CONVERSATIONS_TEXT} conversations examined) before the end of this pass: its counts are what it found so far.`,
+  })
+  truncated!: boolean;
 }
 
 export class RetentionTotalsDto {
@@ -195,9 +208,16 @@ export class RetentionPreviewDto {
   at!: string;
 
   @ApiProperty({
-    description: 'ENABLE_DATA_RETENTION: false means a run now would purge nothing (the preview shows what it would do if on).',
+    description:
+      'ENABLE_DATA_RETENTION: false means a run now would carry out only the `permanently-deleted` pass (the other passes show ' +
+      'what it would do if on).',
   })
   enabled!: boolean;
+
+  @ApiProperty({
+    description: `Whether the preview stopped at its cap of ${MAX_PREVIEW_CONVERSATIONS_TEXT} conversations examined (across all passes) with more left to examine: the counts are then lower bounds, and the passes marked \`truncated\` were not examined to the end.`,
+  })
+  truncated!: boolean;
 
   @ApiProperty({ type: [RetentionPreviewPassDto], description: 'In the order a run applies them.' })
   policies!: RetentionPreviewPassDto[];
@@ -232,7 +252,8 @@ export class RetentionRunDto {
     ...COUNTS_SCHEMA,
     example: { disabled: 0, conversations: 12, skippedByHold: 1, 'purged:chat_messages': 340 },
     description:
-      '`disabled` (1 when ENABLE_DATA_RETENTION is off and the run did nothing), `conversations` purged or anonymised, `skippedByHold`, ' +
+      '`disabled` (1 when ENABLE_DATA_RETENTION is off: the run purged only conversations deleted with permanent=true), ' +
+      '`conversations` purged or anonymised, `skippedByHold`, ' +
       'and per collection or file store `purged:<store>` and `anonymised:<store>`. The full receipt, per policy, is in the audit log (`retention.run`).',
   })
   counts!: Record<string, number>;
