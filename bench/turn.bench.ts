@@ -7,6 +7,7 @@ import { createApp } from '../src/bootstrap.js';
 import { loadAppConfig, type AppConfig } from '../src/common/config/app-config.js';
 import type { ChatProvider, PromptMessage } from '../src/chat/providers/chat-provider.js';
 import { OpenAiCompatibleProvider } from '../src/chat/providers/openai-compatible.provider.js';
+import { AppMetrics } from '../src/metrics/app-metrics.js';
 import { PlaybookProvider } from '../src/chat/providers/playbook.provider.js';
 import { resolveMongoStore } from '../src/database/store/mongo-store.js';
 import { FakeOpenAiServer } from '../test/support/fake-openai-server.js';
@@ -70,7 +71,11 @@ async function main(): Promise<void> {
 
     const engines: { name: string; agentKey: string; provider: ChatProvider }[] = [
       { name: 'playbook', agentKey: 'picking-assistant', provider: new PlaybookProvider(typedConfig) },
-      { name: 'OpenAI-compatible (fake, 0 ms)', agentKey: 'bench-llm', provider: new OpenAiCompatibleProvider(typedConfig) },
+      {
+        name: 'OpenAI-compatible (fake, 0 ms)',
+        agentKey: 'bench-llm',
+        provider: new OpenAiCompatibleProvider(typedConfig, app.get(AppMetrics)),
+      },
     ];
     for (const engine of engines) {
       const runtime = await agents.runtimeFor(engine.agentKey);

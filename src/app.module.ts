@@ -24,6 +24,7 @@ import { PreferencesModule } from './preferences/preferences.module.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
 import { UserDataModule } from './common/user-data/user-data.registry.js';
 import { ComplianceModule } from './compliance/compliance.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -50,6 +51,8 @@ export class AppModule {
         LoggerModule.forRoot(loggerOptions(options.config, options.logDestination)),
         EventEmitterModule.forRoot(),
         DomainEventsModule,
+        // The registry every module records its Prometheus metrics into; GET /metrics.
+        MetricsModule.forRoot({ analytics: options.config.chat.enableAnalytics }),
         DatabaseModule.forRoot(options.database),
         // The one scheduler: feature modules register their jobs with its JobScheduler.
         JobsModule,

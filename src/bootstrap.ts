@@ -11,6 +11,9 @@ import { declareValidationRules } from './common/openapi/validation-rules.js';
 import { jsonGuardMiddleware } from './common/validation/untrusted-json.js';
 import { JSON_CONTENT_TYPES, jsonBodiesOnly } from './common/http/json-bodies-only.js';
 import { createValidationPipe } from './common/validation/validation.pipe.js';
+import { AppMetrics } from './metrics/app-metrics.js';
+import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
+import { METRICS_PATH, documentMetricsEndpoint, metricsEndpoint } from './metrics/metrics-endpoint.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 
 export const API_DOCS_PATH = 'api/docs';
@@ -25,6 +28,11 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
+  // First, so every request is timed, those refused before routing included.
+  const metrics = app.get(AppMetrics);
+  app.use(httpMetricsMiddleware(metrics));
+  // Beside the API, where Prometheus looks by default (a Nest route would also answer under /v1).
+  app.getHttpAdapter().getInstance().get(METRICS_PATH, metricsEndpoint(metrics, options.config.metrics.token));
   // Bodies of any other type would be dropped unread: 415 instead. Uploads stream multipart themselves.
   app.use(jsonBodiesOnly({ multipartPaths: [/^\/api\/v\d+\/chat\/messages\/[^/]+\/attachments$/] }));
   app.useBodyParser('json', { limit: options.config.http.bodyLimit, type: JSON_CONTENT_TYPES });
@@ -77,6 +85,7 @@ function setUpApiDocs(app: INestApplication, config: AppConfig): void {
   forbidUndeclaredBodyProperties(document);
   listNullInNullableEnums(document);
   declareConfiguredLimits(document, config);
+  documentMetricsEndpoint(document, config.metrics.token !== undefined);
   SwaggerModule.setup(API_DOCS_PATH, app, document, { jsonDocumentUrl: `${API_DOCS_PATH}-json` });
 }
 

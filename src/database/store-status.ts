@@ -2,6 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import mongoose from 'mongoose';
 import { storeUnavailable } from '../common/errors/store-errors.js';
+import { AppMetrics } from '../metrics/app-metrics.js';
 import type { MongoStore, StoreState } from './store/mongo-store.js';
 
 /** The store this process started (its supervisor's state), or null when it uses one it did not start. */
@@ -13,6 +14,9 @@ export interface StoreAvailability {
   /** Why not, in words an operator can act on; null when available. */
   reason: string | null;
 }
+
+/** How long a scrape waits for the store's ping. */
+const PING_TIMEOUT_MS = 1000;
 
 /** Supervisor state for stores this process does not run (an external MONGODB_URI). */
 const EXTERNAL: StoreState = { status: 'up', reason: null, detail: null, restarts: 0 };
@@ -37,7 +41,21 @@ export class StoreStatus implements OnApplicationShutdown {
   constructor(
     @InjectConnection() private readonly connection: mongoose.Connection,
     @Inject(MONGO_STORE) private readonly store: MongoStore | null,
+    metrics: AppMetrics,
   ) {
+    metrics.gauge('chat_store_available', '1 while the store can serve requests (what /health/ready reports), else 0', [], (gauge) =>
+      gauge.set(this.availability().available ? 1 : 0),
+    );
+    metrics.gauge(
+      'chat_store_round_trip_seconds',
+      'A ping to the store, timed when scraped; no sample while it is unavailable or the ping fails',
+      [],
+      async (gauge) => {
+        gauge.reset();
+        const seconds = await this.pingSeconds();
+        if (seconds !== null) gauge.set(seconds);
+      },
+    );
     // The driver re-checks a server it saw die only every heartbeat (10 s); a ping asks for a check
     // at once, so requests flow again as soon as the restarted store answers.
     this.stopWatchingStore =
@@ -88,6 +106,19 @@ export class StoreStatus implements OnApplicationShutdown {
   assertAvailable(): void {
     const { available, reason } = this.availability();
     if (!available) throw storeUnavailable(`The database is unavailable (${reason}); retry shortly`);
+  }
+
+  /** The round trip of one ping, within a second; null when the store is unavailable or does not answer. */
+  private async pingSeconds(): Promise<number | null> {
+    const db = this.connection.db;
+    if (!db || !this.availability().available) return null;
+    const started = process.hrtime.bigint();
+    try {
+      await db.admin().command({ ping: 1 }, { timeoutMS: PING_TIMEOUT_MS });
+      return Number(process.hrtime.bigint() - started) / 1e9;
+    } catch {
+      return null;
+    }
   }
 
   onApplicationShutdown(): void {

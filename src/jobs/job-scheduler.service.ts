@@ -1,3 +1,4 @@
+import type { Gauge, Histogram } from 'prom-client';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { ConfigService } from '@nestjs/config';
@@ -6,6 +7,7 @@ import { CronJob, validateCronExpression } from 'cron';
 import type mongoose from 'mongoose';
 import type { AppConfig } from '../common/config/app-config.js';
 import { Lease, Leases, newInstanceId } from '../common/jobs/lease.js';
+import { AppMetrics } from '../metrics/app-metrics.js';
 import { StoreStatus } from '../database/store-status.js';
 import type { JobContext, JobCounts, JobDefinition, JobRunResult, JobTrigger, PreviousRun } from './job.js';
 import { JobRunRecord, JobRunsRepository } from './job-runs.repository.js';
@@ -55,15 +57,27 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private started = false;
   /** How long shutdown waits for runs in flight (they are aborted first): a quarter of SHUTDOWN_TIMEOUT_MS. */
   private readonly shutdownWaitMs: number;
+  private readonly runDuration: Histogram<'job' | 'status'>;
+  private readonly lastSuccess: Gauge<'job'>;
 
   constructor(
     @InjectConnection() private readonly connection: mongoose.Connection,
     private readonly runs: JobRunsRepository,
     private readonly registry: SchedulerRegistry,
     private readonly store: StoreStatus,
+    metrics: AppMetrics,
     config: ConfigService<AppConfig, true>,
   ) {
     this.shutdownWaitMs = config.get('shutdownTimeoutMs', { infer: true }) / 4;
+    this.runDuration = metrics.histogram('chat_job_duration_seconds', 'Job runs on this instance, by job and outcome (succeeded, failed)', [
+      'job',
+      'status',
+    ]);
+    this.lastSuccess = metrics.gauge(
+      'chat_job_last_success_timestamp_seconds',
+      'When each job last succeeded on this instance (Unix time); take the max across instances, since one instance runs each tick',
+      ['job'],
+    );
   }
 
   /** Adds a job; call from a provider's `onModuleInit`. A job registered after boot is scheduled at once (without a boot run). */
@@ -160,11 +174,23 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
         this.logger.error({ err: error, job: name }, `${name}: the run could not be started or recorded`);
         return this.result(name, trigger, startedAt, { status: 'failed', error: messageOf(error) });
       })
+      .then((result) => {
+        this.measure(result);
+        return result;
+      })
       .finally(() => {
         job.inFlight = null;
       });
     job.inFlight = run;
     return run;
+  }
+
+  /** Runs that ran (not skipped) into the job metrics. */
+  private measure(result: JobRunResult): void {
+    if (result.status !== 'succeeded' && result.status !== 'failed') return;
+    const finishedAt = result.finishedAt ?? new Date();
+    this.runDuration.observe({ job: result.job, status: result.status }, (finishedAt.getTime() - result.startedAt.getTime()) / 1000);
+    if (result.status === 'succeeded') this.lastSuccess.set({ job: result.job }, finishedAt.getTime() / 1000);
   }
 
   private async execute(job: ScheduledJob, trigger: JobTrigger, startedAt: Date): Promise<JobRunResult> {

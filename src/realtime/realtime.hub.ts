@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { OnEvent } from '@nestjs/event-emitter';
+import type { Histogram } from 'prom-client';
 import type { Namespace, Socket } from 'socket.io';
 import type { AuthenticatedUser } from '../auth/authenticated-user.js';
 import type { AppConfig } from '../common/config/app-config.js';
@@ -16,6 +17,7 @@ import {
 } from '../common/events/domain-events.js';
 import type { AttachmentDto } from '../attachments/dto/attachment.dto.js';
 import type { MessageDto } from '../messages/dto/message.dto.js';
+import { AppMetrics } from '../metrics/app-metrics.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
 import { ServerEvent, type ServerToClientEvents } from './realtime.events.js';
 
@@ -52,6 +54,8 @@ interface Envelope {
   exceptSocketId?: string;
   /** Only to the user's sockets that do not follow conversationId (notifications). */
   onlyNotFollowing?: boolean;
+  /** When the instance that dispatched it did (ms since the epoch), for the delivery latency. */
+  sentAt?: number;
 }
 
 type AttachmentServerEvent =
@@ -82,16 +86,31 @@ export class RealtimeHub {
    */
   private readonly socketsByUser = new Map<string, Set<Socket>>();
 
+  private readonly deliveryLatency: Histogram<'event' | 'via'>;
+
   constructor(
     private readonly preferences: PreferencesService,
     private readonly config: ConfigService<AppConfig, true>,
-  ) {}
+    metrics: AppMetrics,
+  ) {
+    metrics.gauge('chat_realtime_connections', 'Socket.IO connections open on this instance', [], (gauge) => {
+      let open = 0;
+      for (const sockets of this.socketsByUser.values()) open += sockets.size;
+      gauge.set(open);
+    });
+    this.deliveryLatency = metrics.histogram(
+      'chat_realtime_delivery_seconds',
+      'From an event’s dispatch to its emission to this instance’s sockets, by event and path (local, or relayed from another instance)',
+      ['event', 'via'],
+      [0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    );
+  }
 
   attach(parent: Namespace): void {
     if (this.config.get('redisUrl', { infer: true })) {
       this.relay = parent.server.of(RELAY_NAMESPACE);
       this.relay.use((_socket, next) => next(new Error('Not a client namespace')));
-      this.relay.on(RELAY_EVENT, (envelope: Envelope) => this.deliverLocally(envelope));
+      this.relay.on(RELAY_EVENT, (envelope: Envelope) => this.deliverLocally(envelope, 'relay'));
       this.relay.on(RELAY_DISCONNECT_USER, (userId: string) => this.disconnectLocally(userId));
     }
   }
@@ -269,8 +288,9 @@ export class RealtimeHub {
   }
 
   private dispatch(envelope: Envelope): void {
-    this.deliverLocally(envelope);
-    this.relay?.serverSideEmit(RELAY_EVENT, envelope);
+    const sent = { ...envelope, sentAt: Date.now() };
+    this.deliverLocally(sent, 'local');
+    this.relay?.serverSideEmit(RELAY_EVENT, sent);
   }
 
   private disconnectLocally(userId: string): number {
@@ -282,8 +302,12 @@ export class RealtimeHub {
     return sockets.length;
   }
 
-  private deliverLocally(envelope: Envelope): void {
-    for (const socket of this.socketsByUser.get(envelope.userId) ?? []) {
+  private deliverLocally(envelope: Envelope, via: 'local' | 'relay'): void {
+    const sockets = this.socketsByUser.get(envelope.userId);
+    if (sockets?.size && envelope.sentAt !== undefined) {
+      this.deliveryLatency.observe({ event: envelope.event, via }, Math.max(0, Date.now() - envelope.sentAt) / 1000);
+    }
+    for (const socket of sockets ?? []) {
       if (socket.id === envelope.exceptSocketId) continue;
       const follows = envelope.conversationId !== undefined && (socket.data as SocketState).following.has(envelope.conversationId);
       if (envelope.onlyNotFollowing) {

@@ -4,6 +4,7 @@ import { loadAppConfig } from '../../src/common/config/app-config.js';
 import type { AppConfig } from '../../src/common/config/app-config.js';
 import { GenerationEvent, ProviderError } from '../../src/chat/providers/chat-provider.js';
 import { OpenAiCompatibleProvider } from '../../src/chat/providers/openai-compatible.provider.js';
+import { AppMetrics } from '../../src/metrics/app-metrics.js';
 import { countMessageTokens, countTokens } from '../../src/common/text/tokenizer.js';
 import { FakeOpenAiServer } from '../support/fake-openai-server.js';
 
@@ -26,7 +27,10 @@ const messages = [
 
 function providerFor(env: Record<string, string>): OpenAiCompatibleProvider {
   const config = loadAppConfig({ NODE_ENV: 'test', ...env });
-  return new OpenAiCompatibleProvider({ get: (key: keyof AppConfig) => config[key] } as unknown as ConfigService<AppConfig, true>);
+  return new OpenAiCompatibleProvider(
+    { get: (key: keyof AppConfig) => config[key] } as unknown as ConfigService<AppConfig, true>,
+    new AppMetrics(),
+  );
 }
 
 async function collect(provider: OpenAiCompatibleProvider, signal = new AbortController().signal): Promise<GenerationEvent[]> {

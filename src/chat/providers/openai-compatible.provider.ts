@@ -1,8 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { Counter } from 'prom-client';
 import type { AgentRuntime } from '../../agents/agents.service.js';
 import type { AppConfig } from '../../common/config/app-config.js';
+import { AppMetrics } from '../../metrics/app-metrics.js';
 import { countMessageTokens, countTokens } from '../../common/text/tokenizer.js';
 import { ChatProvider, GenerationEvent, GenerationRequest, PromptMessage, ProviderError } from './chat-provider.js';
 
@@ -27,8 +29,16 @@ export class OpenAiCompatibleProvider implements ChatProvider {
   private readonly logger = new Logger(OpenAiCompatibleProvider.name);
   private readonly settings: AppConfig['llm'];
 
-  constructor(config: ConfigService<AppConfig, true>) {
+  /** Failed calls to the language model, each attempt counted (retried or not): operators alert on their rate. */
+  private readonly failedCalls: Counter<'provider' | 'reason'>;
+
+  constructor(config: ConfigService<AppConfig, true>, metrics: AppMetrics) {
     this.settings = config.get('llm', { infer: true });
+    this.failedCalls = metrics.counter(
+      'chat_provider_errors_total',
+      'Failed calls to a language model, every attempt counted, by provider and reason (the HTTP status, timeout or network)',
+      ['provider', 'reason'],
+    );
   }
 
   async *generate(request: GenerationRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
@@ -151,11 +161,15 @@ export class OpenAiCompatibleProvider implements ChatProvider {
         });
       } catch (error) {
         const translated = this.translate(error, signal);
+        if (translated.code !== 'CANCELLED') {
+          this.failedCalls.inc({ provider: this.name, reason: translated.code === 'PROVIDER_TIMEOUT' ? 'timeout' : 'network' });
+        }
         if (translated.code !== 'PROVIDER_ERROR' || attempt >= this.settings.maxRetries) throw translated;
         await this.backoff(attempt, null, requestSignal, signal);
         continue;
       }
       if (response.ok) return response;
+      this.failedCalls.inc({ provider: this.name, reason: String(response.status) });
       const detail = await readError(response);
       if (RETRYABLE_STATUSES.has(response.status) && attempt < this.settings.maxRetries) {
         this.logger.warn(`LLM answered ${response.status} (${detail}); retry ${attempt + 1} of ${this.settings.maxRetries}`);

@@ -105,6 +105,11 @@ export interface AppConfig {
     /** Failed authentications from one address within a minute that make a burst worth an audit entry. */
     authFailureBurst: number;
   };
+  /** The Prometheus exposition at `/metrics` (src/metrics). */
+  metrics: {
+    /** METRICS_TOKEN: when set, a scrape must send `Authorization: Bearer <token>`; unset, `/metrics` is open. */
+    token?: string;
+  };
   /** Scheduled jobs (src/jobs): cron expressions of 5 fields, or 6 with seconds first. */
   jobs: {
     countRepair: {
@@ -226,6 +231,9 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       auditRetentionDays: reader.integer('CHAT_AUDIT_RETENTION_DAYS', 730, 1, 36500),
       auditHashKey: reader.secret('CHAT_AUDIT_HASH_KEY', 32),
       authFailureBurst: reader.integer('CHAT_AUTH_FAILURE_BURST', 20, 1, 1_000_000),
+    },
+    metrics: {
+      token: reader.secret('METRICS_TOKEN', 16),
     },
     jobs: {
       countRepair: {
