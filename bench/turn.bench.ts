@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       {
         name: 'OpenAI-compatible (fake, 0 ms)',
         agentKey: 'bench-llm',
-        provider: new OpenAiCompatibleProvider(typedConfig, app.get(AppMetrics)),
+        provider: new OpenAiCompatibleProvider(typedConfig, new AppMetrics()),
       },
     ];
     for (const engine of engines) {

@@ -32,6 +32,7 @@ export class StoreStatus implements OnApplicationShutdown {
   private schemaReady = false;
   private schemaProblem: string | null = 'connecting to the database';
   private writableServer = true;
+  private pingInFlight: Promise<number | null> | null = null;
   private readonly stopWatchingStore: () => void;
   private readonly onTopologyChange = (event: mongoose.mongo.TopologyDescriptionChangedEvent) => {
     const servers = [...event.newDescription.servers.values()];
@@ -48,7 +49,7 @@ export class StoreStatus implements OnApplicationShutdown {
     );
     metrics.gauge(
       'chat_store_round_trip_seconds',
-      'A ping to the store, timed when scraped; no sample while it is unavailable or the ping fails',
+      'A ping to the store, timed when scraped (waited for 1 s at most); no sample while it is unavailable or the ping fails',
       [],
       async (gauge) => {
         gauge.reset();
@@ -108,17 +109,28 @@ export class StoreStatus implements OnApplicationShutdown {
     if (!available) throw storeUnavailable(`The database is unavailable (${reason}); retry shortly`);
   }
 
-  /** The round trip of one ping, within a second; null when the store is unavailable or does not answer. */
-  private async pingSeconds(): Promise<number | null> {
+  /**
+   * The round trip of one ping; null when the store is unavailable, or does not answer within
+   * PING_TIMEOUT_MS (the ping is then aborted, and the scrape does not wait for it). Concurrent
+   * scrapes share one ping.
+   */
+  private pingSeconds(): Promise<number | null> {
     const db = this.connection.db;
-    if (!db || !this.availability().available) return null;
-    const started = process.hrtime.bigint();
-    try {
-      await db.admin().command({ ping: 1 }, { timeoutMS: PING_TIMEOUT_MS });
-      return Number(process.hrtime.bigint() - started) / 1e9;
-    } catch {
-      return null;
-    }
+    if (!db || !this.availability().available) return Promise.resolve(null);
+    this.pingInFlight ??= (async () => {
+      const started = process.hrtime.bigint();
+      try {
+        await db.command({ ping: 1 }, { signal: AbortSignal.timeout(PING_TIMEOUT_MS) });
+        return Number(process.hrtime.bigint() - started) / 1e9;
+      } catch {
+        return null;
+      } finally {
+        this.pingInFlight = null;
+      }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), PING_TIMEOUT_MS)));
+    return Promise.race([this.pingInFlight, deadline]).finally(() => clearTimeout(timer));
   }
 
   onApplicationShutdown(): void {

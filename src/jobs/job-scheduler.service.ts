@@ -59,6 +59,7 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly shutdownWaitMs: number;
   private readonly runDuration: Histogram<'job' | 'status'>;
   private readonly lastSuccess: Gauge<'job'>;
+  private readonly lastSuccesses = new Map<string, number>();
 
   constructor(
     @InjectConnection() private readonly connection: mongoose.Connection,
@@ -75,7 +76,7 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     ]);
     this.lastSuccess = metrics.gauge(
       'chat_job_last_success_timestamp_seconds',
-      'When each job last succeeded on this instance (Unix time); take the max across instances, since one instance runs each tick',
+      'When each job last succeeded (Unix time): its last stored success at boot, then this instance’s; take the max across instances',
       ['job'],
     );
   }
@@ -93,6 +94,11 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     this.started = true;
+    // The last-success gauge starts from the stored runs, so an alert on it holds across restarts.
+    void this.whenStoreIsReady().then(async (ready) => {
+      if (ready)
+        await this.loadLastSuccesses().catch((error: unknown) => this.logger.warn({ err: error }, 'job metrics: last runs not read'));
+    });
     for (const job of this.jobs.values()) {
       this.schedule(job);
       if (job.definition.runOnBoot) {
@@ -190,7 +196,23 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     if (result.status !== 'succeeded' && result.status !== 'failed') return;
     const finishedAt = result.finishedAt ?? new Date();
     this.runDuration.observe({ job: result.job, status: result.status }, (finishedAt.getTime() - result.startedAt.getTime()) / 1000);
-    if (result.status === 'succeeded') this.lastSuccess.set({ job: result.job }, finishedAt.getTime() / 1000);
+    if (result.status === 'succeeded') this.noteSuccess(result.job, finishedAt);
+  }
+
+  /** Each job's last stored success, whichever instance ran it. */
+  private async loadLastSuccesses(): Promise<void> {
+    for (const name of this.jobs.keys()) {
+      const last = await this.runs.lastSucceeded(name);
+      if (last?.finishedAt) this.noteSuccess(name, last.finishedAt);
+    }
+  }
+
+  private noteSuccess(job: string, at: Date): void {
+    const seconds = at.getTime() / 1000;
+    if (seconds > (this.lastSuccesses.get(job) ?? 0)) {
+      this.lastSuccesses.set(job, seconds);
+      this.lastSuccess.set({ job }, seconds);
+    }
   }
 
   private async execute(job: ScheduledJob, trigger: JobTrigger, startedAt: Date): Promise<JobRunResult> {

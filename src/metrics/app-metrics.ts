@@ -10,14 +10,25 @@ export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
  * figures. Modules create the metrics they own here (in their constructor or `onModuleInit`),
  * through the typed helpers; names carry the `chat_` prefix and units as Prometheus names them.
  */
+/**
+ * The process's own figures (CPU, resident memory, heap, event-loop lag, handles, GC), collected
+ * once per process: the collectors start observers that are never stopped, so each app of a
+ * process (the tests start many) shares them instead of adding its own.
+ */
+let processRegistry: Registry | undefined;
+
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 @Injectable()
 export class AppMetrics {
   readonly registry = new Registry();
-
-  constructor() {
-    // Process figures: CPU, resident memory, heap, event-loop lag, handles, GC.
-    collectDefaultMetrics({ register: this.registry });
-  }
+  private readonly process = processMetrics();
 
   counter<Label extends string>(name: string, help: string, labelNames: readonly Label[] = []): Counter<Label> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
@@ -54,9 +65,9 @@ export class AppMetrics {
     });
   }
 
-  /** The exposition, in Prometheus text format. */
+  /** The exposition, in Prometheus text format: the process's figures and this app's. */
   exposition(): Promise<string> {
-    return this.registry.metrics();
+    return Registry.merge([this.process, this.registry]).metrics();
   }
 
   get contentType(): string {

@@ -188,18 +188,42 @@ describe('Prometheus metrics (GET /metrics)', () => {
       llm.reply({ status: 500, error: 'broken' });
       const failed = await t.http().post(`${CONVERSATIONS}/${id}/messages`).set(user).send({ content: 'And damaged ones?' }).expect(201);
       expect(failed.body.assistantMessage).toMatchObject({ status: 'failed', error: { code: 'PROVIDER_ERROR' } });
+      llm.reply({ chunks: ['Put them ', 'on the'], dropAfterChunks: 1 });
+      const cut = await t.http().post(`${CONVERSATIONS}/${id}/messages`).set(user).send({ content: 'And the rest?' }).expect(201);
+      expect(cut.body.assistantMessage).toMatchObject({ status: 'failed', error: { code: 'PROVIDER_ERROR' } });
 
       const { samples } = await scrape(t);
       const provider = 'openai-compatible';
       expect(valueOf(samples, 'chat_provider_errors_total', { provider, reason: '503' })).toBe(1);
       expect(valueOf(samples, 'chat_provider_errors_total', { provider, reason: '500' })).toBe(2);
-      expect(valueOf(samples, 'chat_reply_failures_total', { provider, agent: AGENT, code: 'PROVIDER_ERROR' })).toBe(1);
+      expect(valueOf(samples, 'chat_provider_errors_total', { provider, reason: 'stream' })).toBe(1);
+      expect(valueOf(samples, 'chat_reply_failures_total', { provider, agent: AGENT, code: 'PROVIDER_ERROR' })).toBe(2);
       expect(valueOf(samples, 'chat_reply_duration_seconds_count', { provider, agent: AGENT, outcome: 'completed' })).toBe(1);
-      expect(valueOf(samples, 'chat_reply_duration_seconds_count', { provider, agent: AGENT, outcome: 'failed' })).toBe(1);
+      expect(valueOf(samples, 'chat_reply_duration_seconds_count', { provider, agent: AGENT, outcome: 'failed' })).toBe(2);
       const model = answered.body.assistantMessage.generation.model as string;
       expect(valueOf(samples, 'chat_tokens_total', { agent: AGENT, model, kind: 'prompt' })).toBe(40);
       expect(valueOf(samples, 'chat_tokens_total', { agent: AGENT, model, kind: 'completion' })).toBe(3);
     });
+  });
+
+  it('starts a job’s last success from the stored runs, so an alert on it holds across restarts', async () => {
+    const dbName = `test_metrics_${Date.now()}`;
+    const first = await startTestApp({}, { dbName });
+    const run = await first.app.get(JobScheduler).runNow('retention');
+    expect(run.status).toBe('succeeded');
+    // Stopped as a deploy stops it: the database stays (TestApp.close would drop it).
+    await first.app.close();
+    const second = await startTestApp({}, { dbName });
+    try {
+      const wanted = run.finishedAt!.getTime() / 1000;
+      for (let waited = 0; waited < 10_000; waited += 100) {
+        if (valueOf((await scrape(second)).samples, 'chat_job_last_success_timestamp_seconds', { job: 'retention' }) === wanted) break;
+        await new Promise((wake) => setTimeout(wake, 100));
+      }
+      expect(valueOf((await scrape(second)).samples, 'chat_job_last_success_timestamp_seconds', { job: 'retention' })).toBe(wanted);
+    } finally {
+      await second.close();
+    }
   });
 
   describe('with METRICS_TOKEN', () => {

@@ -36,7 +36,7 @@ export class OpenAiCompatibleProvider implements ChatProvider {
     this.settings = config.get('llm', { infer: true });
     this.failedCalls = metrics.counter(
       'chat_provider_errors_total',
-      'Failed calls to a language model, every attempt counted, by provider and reason (the HTTP status, timeout or network)',
+      'Failed calls to a language model, every attempt counted, by provider and reason (the HTTP status, timeout, network, or stream: the answer broke off)',
       ['provider', 'reason'],
     );
   }
@@ -95,9 +95,12 @@ export class OpenAiCompatibleProvider implements ChatProvider {
         if (done) break;
       }
     } catch (error) {
-      throw this.translate(error, signal);
+      const translated = this.translate(error, signal);
+      this.countFailure(translated, 'stream');
+      throw translated;
     }
     if (!done && finishReason === null) {
+      this.failedCalls.inc({ provider: this.name, reason: 'stream' });
       throw new ProviderError('PROVIDER_ERROR', 'The language model stopped in the middle of its answer');
     }
 
@@ -161,9 +164,7 @@ export class OpenAiCompatibleProvider implements ChatProvider {
         });
       } catch (error) {
         const translated = this.translate(error, signal);
-        if (translated.code !== 'CANCELLED') {
-          this.failedCalls.inc({ provider: this.name, reason: translated.code === 'PROVIDER_TIMEOUT' ? 'timeout' : 'network' });
-        }
+        this.countFailure(translated, 'network');
         if (translated.code !== 'PROVIDER_ERROR' || attempt >= this.settings.maxRetries) throw translated;
         await this.backoff(attempt, null, requestSignal, signal);
         continue;
@@ -183,6 +184,12 @@ export class OpenAiCompatibleProvider implements ChatProvider {
           : `The language model failed (HTTP ${response.status}): ${detail}`,
       );
     }
+  }
+
+  /** A failed call in the metrics: `timeout`, or `otherwise` (a cancelled reply is no failure of the provider). */
+  private countFailure(error: ProviderError, otherwise: 'network' | 'stream'): void {
+    if (error.code === 'CANCELLED') return;
+    this.failedCalls.inc({ provider: this.name, reason: error.code === 'PROVIDER_TIMEOUT' ? 'timeout' : otherwise });
   }
 
   private async backoff(attempt: number, retryAfter: string | null, requestSignal: AbortSignal, callerSignal: AbortSignal): Promise<void> {
