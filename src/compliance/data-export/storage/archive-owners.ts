@@ -16,11 +16,7 @@ export class ArchiveOwners {
     return `u_${(await this.audit.userIdHash(subjectUserId)).slice(0, 32)}`;
   }
 
-  /**
-   * Where a job's archive is: the owner recorded in its key when it was written (archives written
-   * before the keyed hash sit under a plain SHA-256 of the id until they expire), else the
-   * subject's owner now.
-   */
+  /** Where a job's archive is: the owner recorded in its key when it was written, else the subject's owner now. */
   async refOf(job: Pick<DataExportRecord, '_id' | 'subjectUserId' | 'archive'>): Promise<ArchiveRef> {
     const recorded = job.archive?.key.split('/')[0];
     const owner = recorded !== undefined && ARCHIVE_OWNER.test(recorded) ? recorded : await this.of(job.subjectUserId);

@@ -42,7 +42,7 @@ export class ArchiveMissingError extends Error {
   }
 }
 
-/** An owner as ArchiveOwners makes them (and as archives written before the keyed hash were named). */
+/** An owner as ArchiveOwners makes them. */
 export const ARCHIVE_OWNER = /^u_[0-9a-f]{32}$/;
 
 /** `<owner>/<export id>.zip`: generated from ids only. */
