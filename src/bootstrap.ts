@@ -10,6 +10,7 @@ import { forbidUndeclaredBodyProperties, listNullInNullableEnums } from './commo
 import { declareValidationRules } from './common/openapi/validation-rules.js';
 import { jsonGuardMiddleware } from './common/validation/untrusted-json.js';
 import { JSON_CONTENT_TYPES, jsonBodiesOnly } from './common/http/json-bodies-only.js';
+import { TRUSTED_PROXIES } from './common/http/client-address.js';
 import { createValidationPipe } from './common/validation/validation.pipe.js';
 import { AppMetrics } from './metrics/app-metrics.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
@@ -39,7 +40,7 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   // Depth, prototype keys, NUL: checked once the JSON is parsed, before anything walks it recursively.
   app.use(jsonGuardMiddleware);
   app.set('query parser', 'simple');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', TRUSTED_PROXIES);
   app.disable('x-powered-by');
   app.setGlobalPrefix('api', { exclude: [] });
   app.enableVersioning({ type: VersioningType.URI, defaultVersion: '1' });

@@ -14,6 +14,7 @@ import type { Namespace, Socket } from 'socket.io';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import type { AppConfig } from '../common/config/app-config.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
+import { clientAddress } from '../common/http/client-address.js';
 import { fromDriverError } from '../common/errors/store-errors.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
@@ -229,7 +230,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
       return this.tokens.verify(token);
     } catch (error) {
       this.events.publish(DomainEvent.AuthenticationFailed, {
-        ip: handshakeClientAddress(socket),
+        ip: clientAddress(socket.request),
         reason: (error as Error).message,
         method: 'GET',
         // The path only: the query string may carry a token.
@@ -305,25 +306,6 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   private state(socket: Socket): SocketState {
     return socket.data as SocketState;
   }
-}
-
-/**
- * The client's address as Express reports it for HTTP (`trust proxy: loopback`, see bootstrap.ts):
- * X-Forwarded-For counts only through loopback proxies, read from the right; the first address
- * that is not a loopback proxy is the client. Failures over HTTP and sockets then count together.
- */
-function handshakeClientAddress(socket: Socket): string {
-  const forwarded = socket.handshake.headers['x-forwarded-for'];
-  const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? ''))
-    .split(',')
-    .map((hop) => hop.trim())
-    .filter((hop) => hop !== '');
-  const chain = [socket.handshake.address, ...hops.reverse()];
-  return chain.find((address) => !isLoopback(address)) ?? chain[chain.length - 1] ?? 'unknown';
-}
-
-function isLoopback(address: string): boolean {
-  return address === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(address);
 }
 
 function conversationOfNamespace(socket: Socket): string | undefined {
