@@ -20,6 +20,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The analytics dashboard page (static files the app serves at /analytics).
+COPY public ./public
 # DATA_DIR (local attachments) belongs to the user the app runs as; a volume mounted here starts
 # with this ownership.
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -39,6 +39,15 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard page's script runs in the browser, outside the TypeScript project.
+    files: ['public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly' },
+    },
+  },
+  {
     // Tests assert on untyped JSON bodies from supertest.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

@@ -12,6 +12,7 @@ import { userDataIndexes } from './0010-user-data-indexes.js';
 import { dataExports } from './0011-data-exports.js';
 import { legalHoldsAndRetentionPolicies } from './0012-legal-holds-and-retention-policies.js';
 import { erasures } from './0013-erasures.js';
+import { analytics } from './0014-analytics.js';
 
 /** Every migration, in id order. A new migration is a new file here and one line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly Migration[] = [
   dataExports,
   legalHoldsAndRetentionPolicies,
   erasures,
+  analytics,
 ];

@@ -25,10 +25,13 @@ import { RealtimeModule } from './realtime/realtime.module.js';
 import { UserDataModule } from './common/user-data/user-data.registry.js';
 import { ComplianceModule } from './compliance/compliance.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { AnalyticsModule } from './analytics/analytics.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
   database: DatabaseOptions;
+  /** False for command-line tools: jobs run only when asked (`JobScheduler.runNow`), never by cron or at boot. Default true. */
+  scheduleJobs?: boolean;
   /** Where logs go; standard output unless given (tests read them). */
   logDestination?: DestinationStream;
 }
@@ -55,7 +58,7 @@ export class AppModule {
         MetricsModule.forRoot({ analytics: options.config.chat.enableAnalytics }),
         DatabaseModule.forRoot(options.database),
         // The one scheduler: feature modules register their jobs with its JobScheduler.
-        JobsModule,
+        JobsModule.forRoot({ schedule: options.scheduleJobs ?? true }),
         // The seam every module registers its user-data provider with; compliance drives them.
         UserDataModule,
         AuthModule,
@@ -72,6 +75,7 @@ export class AppModule {
         attachments,
         ...(options.config.websockets.enabled ? [RealtimeModule.forRoot({ chat })] : []),
         ComplianceModule,
+        AnalyticsModule.forRoot({ enabled: options.config.chat.enableAnalytics, attachments }),
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { DASHBOARD_PATH, dashboardPage } from './analytics/dashboard-page.js';
 import { AppModule, AppModuleOptions } from './app.module.js';
 import type { AppConfig } from './common/config/app-config.js';
 import { methodNotAllowedMiddleware } from './common/http/method-not-allowed.js';
@@ -34,6 +35,8 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   app.use(httpMetricsMiddleware(metrics));
   // Beside the API, where Prometheus looks by default (a Nest route would also answer under /v1).
   app.getHttpAdapter().getInstance().get(METRICS_PATH, metricsEndpoint(metrics, options.config.metrics.token));
+  // The analytics dashboard page: static files that call the API with a pasted token.
+  app.getHttpAdapter().getInstance().use(DASHBOARD_PATH, dashboardPage(options.config.chat.enableAnalytics));
   // Bodies of any other type would be dropped unread: 415 instead. Uploads stream multipart themselves.
   app.use(jsonBodiesOnly({ multipartPaths: [/^\/api\/v\d+\/chat\/messages\/[^/]+\/attachments$/] }));
   app.useBodyParser('json', { limit: options.config.http.bodyLimit, type: JSON_CONTENT_TYPES });

@@ -229,6 +229,19 @@ export class AttachmentsRepository {
     await this.model.updateOne({ _id: id, processingStatus: 'pending' }, { $set: { claimedUntil: retryAt } }, { timestamps: false }).exec();
   }
 
+  /** Analytics: every attachment uploaded within [from, to), oldest first, streamed (no text). */
+  createdBetween(
+    from: Date,
+    to: Date,
+  ): AsyncIterable<Pick<AttachmentRecord, 'userId' | 'conversationId' | 'fileType' | 'fileSize' | 'createdAt'>> {
+    return this.model
+      .find({ createdAt: trusted({ $gte: from, $lt: to }) }, { userId: 1, conversationId: 1, fileType: 1, fileSize: 1, createdAt: 1 })
+      .sort({ createdAt: 1, _id: 1 })
+      .batchSize(1000)
+      .lean<Pick<AttachmentRecord, 'userId' | 'conversationId' | 'fileType' | 'fileSize' | 'createdAt'>>()
+      .cursor();
+  }
+
   /** Every attachment of the owner with its extracted text, oldest first, in small batches (user data export). */
   streamOwned(ownerId: string): AsyncIterable<AttachmentRecord> {
     return this.model.find({ userId: ownerId }).sort({ createdAt: 1 }).batchSize(20).lean<AttachmentRecord>().cursor();

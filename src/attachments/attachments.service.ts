@@ -14,6 +14,7 @@ import { UserDataRegistry } from '../common/user-data/user-data.registry.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessagesService } from '../messages/messages.service.js';
 import { toAttachmentDto } from './attachment.mapper.js';
+import type { AttachmentFact } from '../common/analytics/analytics-facts.js';
 import { AttachmentRecord, AttachmentSearchFilter, AttachmentsRepository } from './attachments.repository.js';
 import { AttachmentDto } from './dto/attachment.dto.js';
 import { AttachmentProcessor } from './processing/attachment-processor.js';
@@ -222,6 +223,19 @@ export class AttachmentsService {
       await this.discard(event.userId, records);
     } catch (error) {
       this.logger.error({ err: error, conversationId: event.conversationId }, 'Could not remove the attachments of a deleted conversation');
+    }
+  }
+
+  /** Analytics: every attachment uploaded within [from, to), oldest first, streamed. */
+  async *factsBetween(from: Date, to: Date): AsyncGenerator<AttachmentFact> {
+    for await (const record of this.attachments.createdBetween(from, to)) {
+      yield {
+        userId: record.userId,
+        conversationId: record.conversationId.toHexString(),
+        fileType: record.fileType,
+        fileSize: record.fileSize,
+        createdAt: record.createdAt,
+      };
     }
   }
 

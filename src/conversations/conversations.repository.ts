@@ -186,6 +186,24 @@ export class ConversationsRepository {
       .exec();
   }
 
+  /** Analytics: every conversation created within [from, to), oldest first, streamed (deleted ones too: they were started). */
+  createdBetween(from: Date, to: Date): AsyncIterable<Pick<ConversationRecord, '_id' | 'userId' | 'role' | 'agentKey' | 'createdAt'>> {
+    return this.model
+      .find({ createdAt: trusted({ $gte: from, $lt: to }) }, { userId: 1, role: 1, agentKey: 1, createdAt: 1 })
+      .sort({ createdAt: 1, _id: 1 })
+      .batchSize(1000)
+      .lean<Pick<ConversationRecord, '_id' | 'userId' | 'role' | 'agentKey' | 'createdAt'>>()
+      .cursor();
+  }
+
+  /** Analytics: the role and agent of these conversations, whoever owns them. */
+  labels(ids: readonly Types.ObjectId[]): Promise<Pick<ConversationRecord, '_id' | 'role' | 'agentKey'>[]> {
+    return this.model
+      .find({ _id: trusted({ $in: ids }) }, { role: 1, agentKey: 1 })
+      .lean<Pick<ConversationRecord, '_id' | 'role' | 'agentKey'>[]>()
+      .exec();
+  }
+
   /** The owner's visible conversations active within the range, oldest first, streamed (export). */
   streamVisible(ownerId: string, range: { from?: Date; to?: Date }): AsyncIterable<ConversationRecord> {
     const query: Record<string, unknown> = { userId: ownerId, status: NOT_DELETED() };

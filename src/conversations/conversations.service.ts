@@ -13,6 +13,7 @@ import { rewriteInBatches } from '../common/user-data/batches.js';
 import { UserDataRegistry } from '../common/user-data/user-data.registry.js';
 import { maskStrings } from '../common/user-data/mask-strings.js';
 import type { DataCounts, Pseudonymisation } from '../common/user-data/user-data.js';
+import type { ConversationFact, ConversationLabel } from '../common/analytics/analytics-facts.js';
 import { toConversationDto } from './conversation.mapper.js';
 import { ConversationCounts, ConversationRecord, ConversationsRepository } from './conversations.repository.js';
 import { ConversationDto } from './dto/conversation.dto.js';
@@ -27,6 +28,8 @@ import { PreferencesService } from '../preferences/preferences.service.js';
 export type { InclusionFilter, PurgeGuard, RetentionCandidate, RetentionQuery } from './retention-candidates.js';
 
 const LIST_SCOPE = 'conversations';
+/** Conversations looked up per query when analytics labels facts with their role and agent. */
+const LABEL_BATCH = 1000;
 /** Conversations read and rewritten per round trip when pseudonymising. */
 const PSEUDONYMISE_BATCH = 200;
 const DEFAULT_PAGE_SIZE = 20;
@@ -207,6 +210,31 @@ export class ConversationsService {
         ids.map((id) => new Types.ObjectId(id)),
       )
     ).map(toConversationDto);
+  }
+
+  /** Analytics: every conversation created within [from, to), oldest first, streamed. */
+  async *startedBetween(from: Date, to: Date): AsyncGenerator<ConversationFact> {
+    for await (const record of this.conversations.createdBetween(from, to)) {
+      yield {
+        id: record._id.toHexString(),
+        userId: record.userId,
+        role: record.role,
+        agentKey: record.agentKey ?? null,
+        createdAt: record.createdAt,
+      };
+    }
+  }
+
+  /** Analytics: the role and agent of each of these conversations that still exists, by id. */
+  async labelsOf(ids: readonly string[]): Promise<Map<string, ConversationLabel>> {
+    const labels = new Map<string, ConversationLabel>();
+    const valid = ids.filter((id) => Types.ObjectId.isValid(id)).map((id) => new Types.ObjectId(id));
+    for (let start = 0; start < valid.length; start += LABEL_BATCH) {
+      for (const record of await this.conversations.labels(valid.slice(start, start + LABEL_BATCH))) {
+        labels.set(record._id.toHexString(), { role: record.role, agentKey: record.agentKey ?? null });
+      }
+    }
+    return labels;
   }
 
   /** The owner's visible conversations active within the range, oldest first, streamed (export). */

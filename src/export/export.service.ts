@@ -1,3 +1,5 @@
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { DomainEvent } from '../common/events/domain-events.js';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { AttachmentsService } from '../attachments/attachments.service.js';
@@ -32,16 +34,19 @@ export class ExportService {
     private readonly conversations: ConversationsService,
     private readonly messages: MessagesService,
     private readonly attachments: AttachmentsService,
+    private readonly events: DomainEventBus,
   ) {}
 
   /** One conversation of the owner (404 otherwise), with its messages to stream. */
   async conversation(ownerId: string, conversationId: string): Promise<ExportSource> {
     const conversation = await this.conversations.get(ownerId, conversationId);
+    this.events.publish(DomainEvent.FeatureUsed, { userId: ownerId, feature: 'export', at: new Date() });
     return { conversation, messages: this.messagesOf(ownerId, conversation, {}) };
   }
 
   /** Every visible conversation of the owner active within the range, oldest first, each with its messages in the range. */
   async *history(ownerId: string, range: TimeRange): AsyncGenerator<ExportSource> {
+    this.events.publish(DomainEvent.FeatureUsed, { userId: ownerId, feature: 'export', at: new Date() });
     for await (const conversation of this.conversations.streamVisible(ownerId, range)) {
       yield { conversation, messages: this.messagesOf(ownerId, conversation, range) };
     }

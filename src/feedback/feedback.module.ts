@@ -12,5 +12,6 @@ import { MessageFeedback, MessageFeedbackSchema } from './schemas/feedback.schem
   controllers: [FeedbackController],
   // FeedbackUserDataProvider registers with the global UserDataRegistry (UserDataModule).
   providers: [FeedbackRepository, FeedbackService, FeedbackUserDataProvider],
+  exports: [FeedbackService],
 })
 export class FeedbackModule {}

@@ -38,6 +38,30 @@ export class FeedbackRepository {
       .exec();
   }
 
+  /** Analytics: every rating first given within [from, to), oldest first, streamed (no comment text). */
+  createdBetween(
+    from: Date,
+    to: Date,
+  ): AsyncIterable<Pick<FeedbackRecord, 'userId' | 'conversationId' | 'agentKey' | 'rating' | 'comment' | 'createdAt'>> {
+    return this.model
+      .find(
+        { createdAt: trusted({ $gte: from, $lt: to }) },
+        { userId: 1, conversationId: 1, agentKey: 1, rating: 1, comment: 1, createdAt: 1 },
+      )
+      .sort({ createdAt: 1, _id: 1 })
+      .batchSize(1000)
+      .lean<Pick<FeedbackRecord, 'userId' | 'conversationId' | 'agentKey' | 'rating' | 'comment' | 'createdAt'>>()
+      .cursor();
+  }
+
+  /** Analytics (admins): the newest comments given within [from, to), optionally of one user or agent. */
+  commentsBetween(from: Date, to: Date, filter: { userId?: string; agentKey?: string }, limit: number): Promise<FeedbackRecord[]> {
+    const query: Record<string, unknown> = { createdAt: trusted({ $gte: from, $lt: to }), comment: trusted({ $ne: null }) };
+    if (filter.userId !== undefined) query.userId = filter.userId;
+    if (filter.agentKey !== undefined) query.agentKey = filter.agentKey;
+    return this.model.find(query).sort({ createdAt: -1, _id: -1 }).limit(limit).lean<FeedbackRecord[]>().exec();
+  }
+
   /** Every rating of the owner, oldest first, streamed (user data export). */
   streamOwned(ownerId: string): AsyncIterable<FeedbackRecord> {
     return this.model.find({ userId: ownerId }).sort({ createdAt: 1 }).batchSize(500).lean<FeedbackRecord>().cursor();

@@ -3,6 +3,7 @@ import mongoose, { Types } from 'mongoose';
 import { AppException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { MessagesService } from '../messages/messages.service.js';
+import type { FeedbackComment, FeedbackFact } from '../common/analytics/analytics-facts.js';
 import { FeedbackDto, SubmitFeedbackDto } from './dto/feedback.dto.js';
 import { FeedbackRecord, FeedbackRepository } from './feedback.repository.js';
 
@@ -34,6 +35,31 @@ export class FeedbackService {
       if (!(error instanceof mongoose.mongo.MongoServerError && error.code === 11000)) throw error;
       return toFeedbackDto(await this.feedback.upsert(ownerId, fields));
     }
+  }
+
+  /** Analytics: every rating first given within [from, to), oldest first, streamed (no comment text). */
+  async *factsBetween(from: Date, to: Date): AsyncGenerator<FeedbackFact> {
+    for await (const record of this.feedback.createdBetween(from, to)) {
+      yield {
+        userId: record.userId,
+        conversationId: record.conversationId.toHexString(),
+        agentKey: record.agentKey ?? null,
+        rating: record.rating,
+        hasComment: typeof record.comment === 'string' && record.comment.length > 0,
+        createdAt: record.createdAt,
+      };
+    }
+  }
+
+  /** Analytics (admins only): the newest comments within [from, to), optionally of one user or agent. */
+  async commentsBetween(from: Date, to: Date, filter: { userId?: string; agentKey?: string }, limit: number): Promise<FeedbackComment[]> {
+    return (await this.feedback.commentsBetween(from, to, filter, limit)).map((record) => ({
+      rating: record.rating,
+      comment: record.comment ?? '',
+      agentKey: record.agentKey ?? null,
+      conversationId: record.conversationId.toHexString(),
+      createdAt: record.createdAt,
+    }));
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Gauge, Histogram } from 'prom-client';
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import { ConfigService } from '@nestjs/config';
 import { SchedulerRegistry } from '@nestjs/schedule';
@@ -11,6 +11,12 @@ import { AppMetrics } from '../metrics/app-metrics.js';
 import { StoreStatus } from '../database/store-status.js';
 import type { JobContext, JobCounts, JobDefinition, JobRunResult, JobTrigger, PreviousRun } from './job.js';
 import { JobRunRecord, JobRunsRepository } from './job-runs.repository.js';
+
+/** Whether jobs fire by themselves (cron and boot runs); command-line tools only run them on demand. */
+export interface JobScheduling {
+  schedule: boolean;
+}
+export const JOB_SCHEDULING = Symbol('JOB_SCHEDULING');
 
 const DEFAULT_LEASE_TTL_MS = 5 * 60_000;
 /** How often a boot run looks whether the store has become ready. */
@@ -68,6 +74,7 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly store: StoreStatus,
     metrics: AppMetrics,
     config: ConfigService<AppConfig, true>,
+    @Inject(JOB_SCHEDULING) private readonly scheduling: JobScheduling,
   ) {
     this.shutdownWaitMs = config.get('shutdownTimeoutMs', { infer: true }) / 4;
     this.runDuration = metrics.histogram('chat_job_duration_seconds', 'Job runs on this instance, by job and outcome (succeeded, failed)', [
@@ -94,6 +101,7 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
 
   onApplicationBootstrap(): void {
     this.started = true;
+    if (!this.scheduling.schedule) return;
     // The last-success gauge starts from the stored runs, so an alert on it holds across restarts.
     void this.whenStoreIsReady().then(async (ready) => {
       if (ready)
@@ -159,7 +167,7 @@ export class JobScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private schedule(job: ScheduledJob): void {
-    if (this.shutdown.signal.aborted) return;
+    if (this.shutdown.signal.aborted || !this.scheduling.schedule) return;
     const cron = CronJob.from({ cronTime: job.definition.cron, onTick: () => void this.launch(job, 'schedule'), start: false });
     job.cron = cron;
     this.registry.addCronJob(cronName(job), cron);

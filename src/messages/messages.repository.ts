@@ -39,6 +39,31 @@ export type PersonalFields = Pick<MessageRecord, '_id' | 'content' | 'metadata'>
 
 export type HistoryOrder = 'asc' | 'desc';
 
+/** What analytics reads of every message: no content, no terms. */
+const ANALYTICS_MESSAGE_FIELDS = {
+  conversationId: 1,
+  userId: 1,
+  type: 1,
+  status: 1,
+  'error.code': 1,
+  'generation.agentKey': 1,
+  'generation.model': 1,
+  'generation.finishReason': 1,
+  'generation.timeToFirstToken': 1,
+  processingTime: 1,
+  tokensUsed: 1,
+  timestamp: 1,
+} as const;
+
+export type AnalyticsMessageRecord = Pick<MessageRecord, '_id' | 'conversationId' | 'userId' | 'type' | 'status' | 'timestamp'> & {
+  error?: Pick<MessageError, 'code'> | null;
+  generation?: Partial<Pick<GenerationInfo, 'agentKey' | 'model' | 'finishReason' | 'timeToFirstToken'>>;
+  processingTime?: number;
+  tokensUsed?: TokenUsage;
+};
+
+export type QuestionTermsRecord = Pick<MessageRecord, '_id' | 'conversationId' | 'userId' | 'timestamp' | 'searchTerms'>;
+
 const { trusted } = mongoose;
 
 /** The only owner of the chat_messages Model; the owner id is the first argument of every method. */
@@ -267,6 +292,40 @@ export class MessagesRepository {
       .lean<Pick<MessageRecord, 'timestamp'>>()
       .exec();
     return latest?.timestamp ?? null;
+  }
+
+  /** Analytics: every message written within [from, to), oldest first, without content or terms, streamed. */
+  writtenBetween(from: Date, to: Date): AsyncIterable<AnalyticsMessageRecord> {
+    return this.model
+      .find({ timestamp: trusted({ $gte: from, $lt: to }) }, ANALYTICS_MESSAGE_FIELDS)
+      .sort({ timestamp: 1, _id: 1 })
+      .batchSize(1000)
+      .lean<AnalyticsMessageRecord>()
+      .cursor();
+  }
+
+  /** Analytics: the search terms of the user messages written within [from, to), streamed. */
+  questionTermsBetween(from: Date, to: Date): AsyncIterable<QuestionTermsRecord> {
+    return this.model
+      .find({ type: 'user', timestamp: trusted({ $gte: from, $lt: to }) }, { conversationId: 1, userId: 1, timestamp: 1, searchTerms: 1 })
+      .sort({ timestamp: 1, _id: 1 })
+      .batchSize(500)
+      .lean<QuestionTermsRecord>()
+      .cursor();
+  }
+
+  /** Analytics: when the oldest message was written (where a first rollup starts). */
+  async oldestTimestamp(): Promise<Date | null> {
+    const oldest = await this.model.findOne({}, { timestamp: 1 }).sort({ timestamp: 1 }).lean<Pick<MessageRecord, 'timestamp'>>().exec();
+    return oldest?.timestamp ?? null;
+  }
+
+  /** Analytics: the text of some user messages (the samples of unanswered questions). */
+  questionsByIds(ids: readonly Types.ObjectId[]): Promise<Pick<MessageRecord, '_id' | 'content'>[]> {
+    return this.model
+      .find({ _id: trusted({ $in: ids }), type: 'user' }, { content: 1 })
+      .lean<Pick<MessageRecord, '_id' | 'content'>[]>()
+      .exec();
   }
 
   /** Every message of the owner, oldest first, streamed (user data export). */

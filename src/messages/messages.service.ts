@@ -16,6 +16,7 @@ import { CreateMessageDto } from './dto/create-message.dto.js';
 import { ListMessagesQuery } from './dto/list-messages.query.js';
 import { MessageDto } from './dto/message.dto.js';
 import { toMessageDto } from './message.mapper.js';
+import type { MessageFact, QuestionTermsFact, QuestionText } from '../common/analytics/analytics-facts.js';
 import { CompletedReply, MessageRecord, MessagesRepository } from './messages.repository.js';
 import { GenerationInfo, MessageError, MessageStatus, MessageType, TokenUsage } from './schemas/message.schema.js';
 import { ResourceNotFoundException } from '../common/errors/app-exceptions.js';
@@ -215,6 +216,53 @@ export class MessagesService {
     const latest = await this.messages.latestTimestamp(ownerId, objectId);
     await this.conversations.releaseMessageSlots(ownerId, conversationId, 1, latest);
     await this.events.publishAndWait(DomainEvent.MessageDeleted, { userId: ownerId, conversationId, messageId });
+  }
+
+  /** Analytics: every message written within [from, to), oldest first, streamed (no content). */
+  async *factsBetween(from: Date, to: Date): AsyncGenerator<MessageFact> {
+    for await (const record of this.messages.writtenBetween(from, to)) {
+      yield {
+        id: record._id.toHexString(),
+        conversationId: record.conversationId.toHexString(),
+        userId: record.userId,
+        type: record.type,
+        status: record.status,
+        errorCode: record.error?.code ?? null,
+        agentKey: record.generation?.agentKey ?? null,
+        model: record.generation?.model ?? null,
+        finishReason: record.generation?.finishReason ?? null,
+        processingTime: record.processingTime ?? null,
+        timeToFirstToken: record.generation?.timeToFirstToken ?? null,
+        promptTokens: record.tokensUsed?.prompt ?? 0,
+        completionTokens: record.tokensUsed?.completion ?? 0,
+        timestamp: record.timestamp,
+      };
+    }
+  }
+
+  /** Analytics: the search terms of the user messages written within [from, to), streamed. */
+  async *questionTermsBetween(from: Date, to: Date): AsyncGenerator<QuestionTermsFact> {
+    for await (const record of this.messages.questionTermsBetween(from, to)) {
+      yield {
+        id: record._id.toHexString(),
+        conversationId: record.conversationId.toHexString(),
+        userId: record.userId,
+        terms: record.searchTerms ?? [],
+        timestamp: record.timestamp,
+      };
+    }
+  }
+
+  /** Analytics: when the oldest stored message was written; null when there is none. */
+  oldestMessageAt(): Promise<Date | null> {
+    return this.messages.oldestTimestamp();
+  }
+
+  /** Analytics: the text of user messages by id (ids that are gone or not questions are left out). */
+  async questionTexts(ids: readonly string[]): Promise<QuestionText[]> {
+    const valid = ids.filter((id) => Types.ObjectId.isValid(id)).map((id) => new Types.ObjectId(id));
+    if (valid.length === 0) return [];
+    return (await this.messages.questionsByIds(valid)).map((record) => ({ id: record._id.toHexString(), content: record.content }));
   }
 
   /** The owner's messages matching a term search, newest first, streamed (search module). */

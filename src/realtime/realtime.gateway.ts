@@ -96,6 +96,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
       );
     }
     this.hub.presence(state.user.id, socket.id, 'online');
+    this.events.publish(DomainEvent.FeatureUsed, { userId: state.user.id, feature: 'realtime', at: new Date() });
     const conversationId = conversationOfNamespace(socket);
     if (conversationId) {
       await this.follow(socket, conversationId, state.initialAfterSeq ?? null);

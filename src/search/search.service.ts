@@ -4,6 +4,8 @@ import { Types } from 'mongoose';
 import type { AttachmentDto } from '../attachments/dto/attachment.dto.js';
 import { AttachmentsService } from '../attachments/attachments.service.js';
 import { AppException } from '../common/errors/app-exceptions.js';
+import { DomainEventBus } from '../common/events/domain-event-bus.js';
+import { DomainEvent } from '../common/events/domain-events.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { decodeCursor, encodeCursor } from '../common/pagination/cursor.js';
 import type { MessageSearchFilter } from '../common/search/search-criteria.js';
@@ -60,11 +62,13 @@ export class SearchService {
     private readonly messages: MessagesService,
     private readonly conversations: ConversationsService,
     private readonly attachments: AttachmentsService,
+    private readonly events: DomainEventBus,
   ) {}
 
   /** The caller's conversations that match, best first, each with up to three snippets. */
   async searchConversations(ownerId: string, dto: SearchQueryDto): Promise<ConversationSearchPageDto> {
     const search = await this.prepare(ownerId, dto, 'conversations');
+    this.countSearch(ownerId, dto);
     const after = dto.cursor === undefined ? undefined : decodeCursor(dto.cursor, search.scope, 'cursor');
     const found = new Map<string, { score: number; matches: number; snippets: SnippetDto[] }>();
     const add = (conversationId: string, weight: number, snippet: () => SnippetDto) => {
@@ -137,6 +141,7 @@ export class SearchService {
   /** Matching messages (and files on messages), newest first. */
   async searchMessages(ownerId: string, dto: SearchQueryDto): Promise<MessageSearchPageDto> {
     const search = await this.prepare(ownerId, dto, 'messages');
+    this.countSearch(ownerId, dto);
     const position = dto.cursor === undefined ? undefined : decodeCursor(dto.cursor, search.scope, 'cursor');
     const before = position ? { time: position.key, id: position.id } : undefined;
 
@@ -191,6 +196,11 @@ export class SearchService {
     // More may follow: after the last hit returned, or (a page cut short by the scan budget) after the last candidate examined.
     const resumeAt = hits.length > search.limit ? pageHits.at(-1) : exhausted ? undefined : lastScanned;
     return { items, nextCursor: resumeAt ? encodeCursor({ scope: search.scope, key: resumeAt.time, id: resumeAt.id }) : null };
+  }
+
+  /** A search counts once for analytics: its further pages (with a cursor) do not. */
+  private countSearch(ownerId: string, dto: SearchQueryDto): void {
+    if (dto.cursor === undefined) this.events.publish(DomainEvent.FeatureUsed, { userId: ownerId, feature: 'search', at: new Date() });
   }
 
   private async prepare(ownerId: string, dto: SearchQueryDto, listing: string): Promise<PreparedSearch> {

@@ -47,8 +47,10 @@ describe('PlaybookProvider', () => {
   });
 
   it('says plainly when the playbook has no answer', async () => {
-    const { text } = await answer(picking, 'What is the weather in Paris tomorrow?');
+    const { text, done } = await answer(picking, 'What is the weather in Paris tomorrow?');
     expect(text).toMatch(/^I could not find anything about that in the Picking & packing assistant playbook/);
+    // Analytics counts these among the questions the agents could not answer.
+    expect(done).toMatchObject({ type: 'done', finishReason: 'no_match' });
   });
 
   it('cites only the best entry for users who prefer concise answers', async () => {

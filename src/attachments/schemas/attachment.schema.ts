@@ -154,3 +154,5 @@ AttachmentSchema.index({ userId: 1, createdAt: -1 });
 AttachmentSchema.index({ processingStatus: 1, claimedUntil: 1 });
 // 0005: search — a user's files whose name or text contains a term, newest first
 AttachmentSchema.index({ userId: 1, searchTerms: 1, createdAt: -1 });
+// 0014: analytics rollups — attachments uploaded within a day.
+AttachmentSchema.index({ createdAt: 1 });

@@ -9,6 +9,8 @@ import type { KnowledgeEntry } from '../../agents/schemas/agent.schema.js';
 import { countMessageTokens, countTokens } from '../../common/text/tokenizer.js';
 import { ChatProvider, GenerationEvent, GenerationRequest, PromptMessage, ProviderError } from './chat-provider.js';
 
+/** The finish reason of a reply that says the playbook has no answer. */
+export const NO_MATCH = 'no_match';
 const MAX_CITED = 3;
 /** Entries scoring below this share of the best match are not cited. */
 const RELATIVE_SCORE_FLOOR = 0.35;
@@ -31,7 +33,7 @@ export class PlaybookProvider implements ChatProvider {
   }
 
   async *generate(request: GenerationRequest, signal: AbortSignal): AsyncIterable<GenerationEvent> {
-    const reply = this.compose(request);
+    const { reply, answered } = this.compose(request);
     const words = reply.split(/(?<=\s)/);
     for (let i = 0; i < words.length; i += WORDS_PER_CHUNK) {
       if (signal.aborted) throw new ProviderError('CANCELLED', 'The reply was cancelled');
@@ -43,7 +45,8 @@ export class PlaybookProvider implements ChatProvider {
     yield {
       type: 'done',
       usage: { prompt, completion, total: prompt + completion },
-      finishReason: 'stop',
+      // `no_match` tells analytics the playbook had no answer (the unanswered-questions insight).
+      finishReason: answered ? 'stop' : NO_MATCH,
       model: `playbook:${request.agent.key}@${request.agent.version}`,
     };
   }
@@ -71,18 +74,18 @@ export class PlaybookProvider implements ChatProvider {
       .filter((entry): entry is KnowledgeEntry => entry !== undefined);
   }
 
-  private compose(request: GenerationRequest): string {
+  private compose(request: GenerationRequest): { reply: string; answered: boolean } {
     const entries = this.search(request.agent, request.question);
     if (entries.length === 0) {
-      return (
+      const reply =
         `I could not find anything about that in the ${request.agent.name} playbook, so I would rather not guess. ` +
-        'Try asking with the process, location or item involved (for example "short pick" or "damaged pallet"), or check with your shift supervisor.'
-      );
+        'Try asking with the process, location or item involved (for example "short pick" or "damaged pallet"), or check with your shift supervisor.';
+      return { reply, answered: false };
     }
     const cited = request.responseStyle === 'concise' ? entries.slice(0, 1) : entries;
     const body = cited.map((entry, index) => `**${entry.title}** [${index + 1}]\n${entry.content}`).join('\n\n');
     const sources = cited.map((entry, index) => `[${index + 1}] ${entry.id}: ${entry.title}`).join('\n');
-    return `Here is what the playbook says:\n\n${body}\n\nSources:\n${sources}`;
+    return { reply: `Here is what the playbook says:\n\n${body}\n\nSources:\n${sources}`, answered: true };
   }
 
   private indexFor(agent: AgentRuntime): MiniSearch<KnowledgeEntry> {

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CronTime, validateCronExpression } from 'cron';
+import { DateTime } from 'luxon';
+import { ROLE_NAME_PATTERN } from '../../auth/authenticated-user.js';
 
 /**
  * The whole typed configuration, built once at boot from the environment by `loadAppConfig`.
@@ -104,6 +106,15 @@ export interface AppConfig {
     auditHashKey?: string;
     /** Failed authentications from one address within a minute that make a burst worth an audit entry. */
     authFailureBurst: number;
+  };
+  /** The analytics rollups and dashboard (src/analytics); all of it off with CHAT_ENABLE_ANALYTICS=false. */
+  analytics: {
+    /** CHAT_ANALYTICS_CRON: when the rollup job brings today's figures up to date and closes past days. */
+    cron: string;
+    /** CHAT_ANALYTICS_TIMEZONE: the IANA time zone of analytics days, weeks, months and hours. */
+    timeZone: string;
+    /** CHAT_ANALYTICS_SUPERVISOR_ROLE: holders of this role see the figures of every WMS role they hold. */
+    supervisorRole: string;
   };
   /** The Prometheus exposition at `/metrics` (src/metrics). */
   metrics: {
@@ -231,6 +242,11 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       auditRetentionDays: reader.integer('CHAT_AUDIT_RETENTION_DAYS', 730, 1, 36500),
       auditHashKey: reader.secret('CHAT_AUDIT_HASH_KEY', 32),
       authFailureBurst: reader.integer('CHAT_AUTH_FAILURE_BURST', 20, 1, 1_000_000),
+    },
+    analytics: {
+      cron: reader.cron('CHAT_ANALYTICS_CRON', '*/15 * * * *'),
+      timeZone: reader.timeZone('CHAT_ANALYTICS_TIMEZONE', 'UTC'),
+      supervisorRole: reader.roleName('CHAT_ANALYTICS_SUPERVISOR_ROLE', 'supervisor'),
     },
     metrics: {
       token: reader.secret('METRICS_TOKEN', 16),
@@ -400,6 +416,26 @@ class EnvReader {
     if (!/^[A-Za-z0-9_-]{1,63}$/.test(value)) {
       this.problem(name, `must be a database name of letters, digits, _ or - (got "${value}")`);
       return DEFAULT_DATABASE_NAME;
+    }
+    return value;
+  }
+
+  /** An IANA time zone name (`Europe/Berlin`). */
+  timeZone(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (!DateTime.now().setZone(value).isValid) {
+      this.problem(name, `must be an IANA time zone such as UTC or Europe/Berlin, got "${value}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** A role name as tokens carry it (lower case, digits, underscores). */
+  roleName(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (!ROLE_NAME_PATTERN.test(value)) {
+      this.problem(name, `must be a role name (lower-case letters, digits and underscores, starting with a letter), got "${value}"`);
+      return fallback;
     }
     return value;
   }

@@ -17,6 +17,7 @@ export const DomainEvent = {
   AgentChanged: 'agent.changed',
   AuthenticationFailed: 'auth.failed',
   DataExportReady: 'data-export.ready',
+  FeatureUsed: 'feature.used',
 } as const;
 
 export interface ConversationEventPayload {
@@ -99,6 +100,13 @@ export interface DataExportReadyPayload {
   expiresAt: string;
 }
 
+/** A use of a feature that leaves no other trace in the store (analytics: search and export use, feature adoption). */
+export interface FeatureUsedPayload {
+  userId: string;
+  feature: 'search' | 'export' | 'realtime';
+  at: Date;
+}
+
 export interface DomainEventMap {
   [DomainEvent.ConversationCreated]: ConversationEventPayload;
   [DomainEvent.ConversationUpdated]: ConversationEventPayload;
@@ -114,4 +122,5 @@ export interface DomainEventMap {
   [DomainEvent.AgentChanged]: AgentChangedPayload;
   [DomainEvent.AuthenticationFailed]: AuthenticationFailedPayload;
   [DomainEvent.DataExportReady]: DataExportReadyPayload;
+  [DomainEvent.FeatureUsed]: FeatureUsedPayload;
 }

@@ -92,3 +92,5 @@ ConversationSchema.index({ updatedAt: 1, _id: 1 });
 ConversationSchema.index({ lastActivityAt: 1 });
 // 0010: retention — conversations deleted with permanent=true, by when (the purge's grace period).
 ConversationSchema.index({ status: 1, deletedAt: 1 });
+// 0014: analytics rollups — conversations started within a day.
+ConversationSchema.index({ createdAt: 1 });

@@ -42,3 +42,5 @@ MessageFeedbackSchema.index({ messageId: 1, userId: 1 }, { unique: true });
 MessageFeedbackSchema.index({ userId: 1, createdAt: -1 });
 // 0010: feedback on the messages of some conversations (retention purges whole conversations).
 MessageFeedbackSchema.index({ conversationId: 1 });
+// 0014: analytics rollups — ratings given within a day; the dashboard's newest comments.
+MessageFeedbackSchema.index({ createdAt: 1 });

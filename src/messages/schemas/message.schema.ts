@@ -143,3 +143,5 @@ MessageSchema.index({ status: 1, updatedAt: 1 });
 MessageSchema.index({ userId: 1, searchTerms: 1, timestamp: -1 });
 // 0005: incremental export for analytics — everything changed since a point in time.
 MessageSchema.index({ updatedAt: 1, _id: 1 });
+// 0014: analytics rollups — every message written within a day, in time order.
+MessageSchema.index({ timestamp: 1 });

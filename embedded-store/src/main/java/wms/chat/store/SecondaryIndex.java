@@ -7,13 +7,16 @@ import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.bson.Document;
 
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
 
 /**
  * A non-unique index for mongo-java-server, which otherwise keeps no secondary indexes and scans
@@ -25,19 +28,30 @@ import java.util.concurrent.ConcurrentHashMap;
  * answer is never wrong, only smaller than a scan. Range conditions on later fields are left to
  * that filter, which is cheap once the leading field has narrowed the candidates (one
  * conversation's messages, one user's conversations).
+ *
+ * <p>A top-level leading field holding dates is also kept in date order, so a range on it
+ * ({@code $gt}, {@code $gte}, {@code $lt}, {@code $lte} with date bounds: a day's messages for the
+ * analytics rollups) is served from that order. A date range matches dates only, so no document
+ * whose field holds anything else can be missed.
  */
 final class SecondaryIndex<P> extends Index<P> {
+
+  private static final Set<String> RANGE_OPERATORS = Set.of("$gt", "$gte", "$lt", "$lte");
 
   private final String leadingField;
   /** Computes normalized key values of the leading field exactly as the store's own indexes do. */
   private final Index<P> leadingKeyIndex;
   private final Map<KeyValue, Set<P>> positionsByValue = new ConcurrentHashMap<>();
   private final Map<Object, P> positionById = new ConcurrentHashMap<>();
+  /** Positions by the dates the leading field holds (itself or as array elements); top-level fields only. */
+  private final NavigableMap<Instant, Set<P>> positionsByDate = new ConcurrentSkipListMap<>();
+  private final boolean datesIndexed;
 
   SecondaryIndex(String name, List<IndexKey> keys) {
     super(name, keys, false);
     this.leadingField = keys.get(0).getKey();
     this.leadingKeyIndex = new EmptyIndex<>(name, List.of(keys.get(0)));
+    this.datesIndexed = !leadingField.contains(".");
   }
 
   @Override
@@ -61,6 +75,9 @@ final class SecondaryIndex<P> extends Index<P> {
     for (KeyValue value : leadingValues(document)) {
       positionsByValue.computeIfAbsent(value, key -> ConcurrentHashMap.newKeySet()).add(position);
     }
+    for (Instant date : dates(document)) {
+      positionsByDate.computeIfAbsent(date, key -> ConcurrentHashMap.newKeySet()).add(position);
+    }
   }
 
   @Override
@@ -70,6 +87,9 @@ final class SecondaryIndex<P> extends Index<P> {
     if (position != null) {
       for (KeyValue value : leadingValues(document)) {
         removePosition(value, position);
+      }
+      for (Instant date : dates(document)) {
+        removeDatePosition(date, position);
       }
     }
     return position;
@@ -84,6 +104,9 @@ final class SecondaryIndex<P> extends Index<P> {
     if (!(condition instanceof Document operators)) {
       return isHashable(condition);
     }
+    if (isDateRange(operators)) {
+      return true;
+    }
     if (operators.size() != 1) {
       return false;
     }
@@ -97,6 +120,9 @@ final class SecondaryIndex<P> extends Index<P> {
   @Override
   public Iterable<P> getPositions(Document query) {
     Object condition = query.get(leadingField);
+    if (condition instanceof Document operators && isDateRange(operators)) {
+      return inDateRange(operators);
+    }
     Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
     Set<P> result = new LinkedHashSet<>();
     for (KeyValue value : leadingKeyIndex.getKeyValues(probe(wanted))) {
@@ -106,6 +132,65 @@ final class SecondaryIndex<P> extends Index<P> {
       }
     }
     return new ArrayList<>(result);
+  }
+
+  /** Only $gt, $gte, $lt and $lte, each with a date, on a field whose dates are kept in order. */
+  private boolean isDateRange(Document operators) {
+    if (!datesIndexed || operators.isEmpty()) {
+      return false;
+    }
+    for (Map.Entry<String, Object> operator : operators.entrySet()) {
+      if (!RANGE_OPERATORS.contains(operator.getKey()) || !(operator.getValue() instanceof Instant)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private List<P> inDateRange(Document operators) {
+    NavigableMap<Instant, Set<P>> range = positionsByDate;
+    for (Map.Entry<String, Object> operator : operators.entrySet()) {
+      Instant bound = (Instant) operator.getValue();
+      range = switch (operator.getKey()) {
+        case "$gt" -> range.tailMap(bound, false);
+        case "$gte" -> range.tailMap(bound, true);
+        case "$lt" -> range.headMap(bound, false);
+        default -> range.headMap(bound, true);
+      };
+    }
+    Set<P> result = new LinkedHashSet<>();
+    for (Set<P> positions : range.values()) {
+      result.addAll(positions);
+    }
+    return new ArrayList<>(result);
+  }
+
+  /** The dates the leading field holds: the value itself, or the dates among an array's elements. */
+  private Set<Instant> dates(Document document) {
+    if (!datesIndexed) {
+      return Set.of();
+    }
+    Object value = document.get(leadingField);
+    if (value instanceof Instant date) {
+      return Set.of(date);
+    }
+    if (value instanceof Collection<?> elements) {
+      Set<Instant> dates = new LinkedHashSet<>();
+      for (Object element : elements) {
+        if (element instanceof Instant date) {
+          dates.add(date);
+        }
+      }
+      return dates;
+    }
+    return Set.of();
+  }
+
+  private void removeDatePosition(Instant date, P position) {
+    positionsByDate.computeIfPresent(date, (key, positions) -> {
+      positions.remove(position);
+      return positions.isEmpty() ? null : positions;
+    });
   }
 
   /**
@@ -139,6 +224,16 @@ final class SecondaryIndex<P> extends Index<P> {
 
   @Override
   public void updateInPlace(Document oldDocument, Document newDocument, P position, MongoCollection<P> collection) {
+    Set<Instant> datesBefore = dates(oldDocument);
+    Set<Instant> datesAfter = dates(newDocument);
+    if (!datesBefore.equals(datesAfter)) {
+      for (Instant date : datesBefore) {
+        removeDatePosition(date, position);
+      }
+      for (Instant date : datesAfter) {
+        positionsByDate.computeIfAbsent(date, key -> ConcurrentHashMap.newKeySet()).add(position);
+      }
+    }
     Set<KeyValue> before = leadingValues(oldDocument);
     Set<KeyValue> after = leadingValues(newDocument);
     if (before.equals(after)) {
@@ -155,6 +250,7 @@ final class SecondaryIndex<P> extends Index<P> {
   @Override
   public void drop() {
     positionsByValue.clear();
+    positionsByDate.clear();
     positionById.clear();
   }
 
