@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import mongoose from 'mongoose';
 import { indexTermsOf } from '../src/common/text/search-terms.js';
-import { type AppProcess, startAppProcess } from './lib/app-process.js';
+import { type AppProcess, startAppProcess, rssMb } from './lib/app-process.js';
 import { chatText } from './lib/history-seed.js';
 import { sendJson } from './lib/http.js';
 import { formatRow, runBenchmark, seededRandom, summarize } from './lib/stats.js';
@@ -40,11 +39,6 @@ const RSS_BUDGET_MB = 256;
 
 function token(sub: string, roles: string[]): string {
   return jwt.sign({ sub, roles }, SECRET, { algorithm: 'HS256', expiresIn: '4h' });
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 /** Writes the month through the driver, shaped as the app stores it. */

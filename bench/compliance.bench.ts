@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import jwt from 'jsonwebtoken';
 import mongoose from 'mongoose';
 import { ownerDirectory, storageKeyFor } from '../src/attachments/storage/attachment-storage.js';
-import { type AppProcess, sleep, startAppProcess } from './lib/app-process.js';
+import { type AppProcess, sleep, startAppProcess, rssMb } from './lib/app-process.js';
 import { seedHistory } from './lib/history-seed.js';
 import { sendJson } from './lib/http.js';
 import { runBenchmark, seededRandom } from './lib/stats.js';
@@ -51,12 +51,6 @@ interface Step {
 
 function token(sub: string, roles: string[]): string {
   return jwt.sign({ sub, roles }, SECRET, { algorithm: 'HS256', expiresIn: '2h' });
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 /** Runs `work` while sampling the app's RSS; answers the time, the peak and the RSS just before. */

@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { rssMb } from './lib/app-process.js';
 import { type BenchResponse, sendJsonOk, sendMultipart } from './lib/http.js';
 import { runBenchmark } from './lib/stats.js';
 
@@ -83,11 +84,6 @@ async function timeBareHttp(source: string, target: string, size: number): Promi
   await new Promise((resolve) => server.close(resolve));
   if (response.status !== 201) throw new Error(`bare server answered ${response.status}`);
   return elapsed;
-}
-
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 async function startServer(work: string, port: number): Promise<ChildProcess> {

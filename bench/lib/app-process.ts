@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { embeddedStoreOf, freePort } from '../../test/support/processes.js';
@@ -137,4 +138,10 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((wake) => setTimeout(wake, ms));
+}
+
+/** A process's resident memory in MB, from /proc (Linux). */
+export async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }

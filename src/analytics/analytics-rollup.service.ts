@@ -153,7 +153,7 @@ export class AnalyticsRollupService {
 }
 
 /** `daily:2026-12-01:role:picker` */
-export function rollupId(period: CalendarPeriod, scope: Scope, scopeId: string): string {
+function rollupId(period: CalendarPeriod, scope: Scope, scopeId: string): string {
   return `${period.period}:${period.key}:${scope}:${scopeId}`;
 }
 

@@ -6,6 +6,7 @@ import { CurrentUser } from '../auth/current-user.decorator.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { ApiErrorResponses } from '../common/errors/api-error-responses.decorator.js';
 import { ErrorResponseDto } from '../common/errors/error-response.dto.js';
+import { contentDisposition } from '../common/http/content-disposition.js';
 import { AnalyticsDashboardService } from './analytics-dashboard.service.js';
 import { AnalyticsEnabledGuard } from './analytics-enabled.guard.js';
 import { AnalyticsRollupJob } from './analytics-rollup.job.js';
@@ -65,7 +66,7 @@ export class AnalyticsController {
     const series = await this.dashboards.timeseries(user, query);
     if (query.format !== 'csv') return series;
     response.setHeader('Content-Type', 'text/csv; charset=utf-8');
-    response.setHeader('Content-Disposition', `attachment; filename="${series.metric}-${series.granularity}.csv"`);
+    response.setHeader('Content-Disposition', contentDisposition('attachment', `${series.metric}-${series.granularity}.csv`));
     return timeseriesCsv(series);
   }
 

@@ -1,20 +1,9 @@
 import mongoose from 'mongoose';
+import { seededRandom } from '../../bench/lib/stats.js';
 
 const { ObjectId } = mongoose.mongo;
 type ObjectId = mongoose.mongo.ObjectId;
 type Db = mongoose.mongo.Db;
-
-/** A small deterministic generator, so a seeded history is the same on every run. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SeedUser {
   id: string;
@@ -68,7 +57,7 @@ const QUESTIONS = [
  * The same seed gives the same history; the tests compute what the rollups must say from it.
  */
 export async function seedHistory(db: Db, users: readonly SeedUser[], days: readonly Date[], seed = 7): Promise<SeededHistory> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const history: SeededHistory = { messages: [], conversations: [], attachments: [], feedback: [] };
   for (const user of users) {
     for (const day of days) {

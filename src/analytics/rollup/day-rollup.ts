@@ -19,7 +19,6 @@ import {
   RollupFigures,
   Scope,
   ScopeMembers,
-  UNANSWERED_SAMPLES,
   addAttachmentUse,
   addTokenUse,
   addUnanswered,
@@ -203,7 +202,7 @@ export async function rollUpDay(sources: DayFactSources, options: DayRollupOptio
       }
       for (const waiting of pending.get(q.id) ?? []) {
         const key = questionKey(words);
-        for (const figures of waiting.scopes) addUnanswered(figures.unanswered, key, 1, [q.id].slice(0, UNANSWERED_SAMPLES));
+        for (const figures of waiting.scopes) addUnanswered(figures.unanswered, key, 1, [q.id]);
       }
       pending.delete(q.id);
     },
