@@ -253,6 +253,37 @@ describe('parser sandbox', () => {
     expect(error.code).toBe('PARSER_CRASHED');
   });
 
+  it('takes the answer a parser sends just before it exits, however large', async () => {
+    const sandbox = new ParserSandbox(
+      { memoryMb: 128, timeoutMs: 20_000 },
+      {
+        script: await script(
+          'large-answer',
+          "process.send({ type: 'done', extraction: { extractedText: 'x'.repeat(4 * 1024 * 1024), metadata: {} } }, () => process.exit(0));",
+        ),
+      },
+    );
+    const results = await Promise.all([1, 2, 3].map(() => sandbox.run(job(DOCX, 1), bytesOf(Buffer.from('x')))));
+    for (const result of results) expect(result.extractedText).toHaveLength(4 * 1024 * 1024);
+  });
+
+  it('reports a parser that died as crashed without waiting for a process it left holding its pipes', async () => {
+    const sandbox = new ParserSandbox(
+      { memoryMb: 128, timeoutMs: 20_000 },
+      {
+        script: await script(
+          'orphan',
+          "const { spawn } = await import('node:child_process'); spawn('sleep', ['10'], { stdio: ['ignore', 'ignore', 'inherit'] }).unref(); process.exit(3);",
+        ),
+      },
+    );
+    const started = Date.now();
+    const error = await failure(sandbox.run(job(DOCX, 1), bytesOf(Buffer.from('x'))));
+    expect(error).toBeInstanceOf(ParserKilled);
+    expect(error.code).toBe('PARSER_CRASHED');
+    expect(Date.now() - started).toBeLessThan(8_000);
+  });
+
   it('gives the parser none of the app’s environment', async () => {
     process.env.SANDBOX_TEST_SECRET = 'do-not-leak';
     try {

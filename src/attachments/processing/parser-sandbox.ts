@@ -75,6 +75,8 @@ export interface SandboxOptions {
 
 /** How long a child may take to load its code; a machine this slow is not the file's fault. */
 const STARTUP_MS = 20_000;
+/** How long after a child's exit its IPC channel and pipes may take to close. */
+const DRAIN_GRACE_MS = 1_000;
 /** Between asking a child to stop (it stops Tesseract) and killing it. */
 const STOP_GRACE_MS = 250;
 /** How often a child's resident memory is read: an allocation faster than this can overshoot the limit briefly. */
@@ -146,6 +148,7 @@ export class ParserSandbox {
       let finished = false;
       let deadline: NodeJS.Timeout | undefined;
       let lingering: NodeJS.Timeout | undefined;
+      let drained: NodeJS.Timeout | undefined;
       const exited = () => child.exitCode !== null || child.signalCode !== null;
 
       const kill = (reason: ParserKillCode | 'stopped' | 'no-start', detail: string, now = false) => {
@@ -175,6 +178,7 @@ export class ParserSandbox {
         clearTimeout(startup);
         clearTimeout(deadline);
         clearTimeout(lingering);
+        clearTimeout(drained);
         clearInterval(memoryPoll);
         this.running.delete(child);
         input.unpipe();
@@ -216,7 +220,14 @@ export class ParserSandbox {
         // The child exits once its answer is sent; one that lingers is not waited for.
         lingering ??= setTimeout(() => child.kill('SIGKILL'), 2_000);
       });
-      child.on('exit', (code, signal) => finish(code, signal));
+      // 'exit' can come before the IPC channel has delivered the child's last message (the
+      // answer it sent just before exiting): the run is judged on 'close', once the channel and
+      // the pipes are drained, and only a child whose pipes stay open (held by a grandchild) is
+      // judged on its exit after a grace.
+      child.on('exit', (code, signal) => {
+        drained = setTimeout(() => finish(code, signal), DRAIN_GRACE_MS);
+      });
+      child.on('close', (code, signal) => finish(code, signal));
       child.on('error', (error) => {
         // Spawning failed: no 'exit' follows.
         if (child.pid === undefined) finish(null, null, error);
