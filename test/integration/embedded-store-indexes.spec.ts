@@ -123,3 +123,73 @@ describe('queries served by secondary indexes', () => {
     expect(await expectSameAsScan({ n: 1 })).toHaveLength(1);
   });
 });
+
+/**
+ * The embedded store picks the index that narrows a query most (IndexPlanner.java): a rare value
+ * of one indexed field beats a date range over most documents, whichever index was created first.
+ * It names its pick through its own `wmsIndexPlan` command; other stores plan for themselves.
+ */
+(process.env.TEST_MONGODB_KIND === 'mongo-java-server' ? describe : describe.skip)('the embedded store’s index choice', () => {
+  let client: mongoose.mongo.MongoClient;
+  let db: mongoose.mongo.Db;
+
+  beforeAll(async () => {
+    client = await new mongoose.mongo.MongoClient(process.env.TEST_MONGODB_URI!).connect();
+    db = client.db(`plans_${randomBytes(5).toString('hex')}`);
+    const rollups = db.collection('rollups');
+    // Created in the order that made the first-created date index serve every query.
+    await rollups.createIndex({ periodStart: 1, scope: 1 }, { name: 'periodStart_scope' });
+    await rollups.createIndex({ scope: 1, periodStart: 1 }, { name: 'scope_periodStart' });
+    await rollups.createIndex({ scopeId: 1 }, { name: 'scopeId' });
+    const day = Date.UTC(2026, 10, 1);
+    const documents = [];
+    for (let index = 0; index < 300; index += 1) {
+      documents.push({
+        scope: index % 100 === 0 ? 'agent' : 'user',
+        scopeId: `s-${index}`,
+        periodStart: new Date(day + (index % 30) * 86_400_000),
+      });
+    }
+    await rollups.insertMany(documents);
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  const plan = async (filter: Record<string, unknown>) => (await db.command({ wmsIndexPlan: 'rollups', filter })).index as string | null;
+  const month = { $gte: new Date(Date.UTC(2026, 10, 1)), $lt: new Date(Date.UTC(2026, 11, 1)) };
+
+  it('serves a rare value with a date range from the value’s index, not the range’s', async () => {
+    expect(await plan({ scope: 'agent', periodStart: month })).toBe('scope_periodStart');
+    expect(await plan({ scopeId: 's-7', scope: 'user', periodStart: month })).toBe('scopeId');
+  });
+
+  it('serves a narrow date range from the date order when the value is common', async () => {
+    const oneDay = { $gte: new Date(Date.UTC(2026, 10, 1)), $lt: new Date(Date.UTC(2026, 10, 2)) };
+    expect(await plan({ scope: 'user', periodStart: oneDay })).toBe('periodStart_scope');
+  });
+
+  it('looks up _id first, also with further conditions, and scans what no index serves', async () => {
+    expect(await plan({ _id: new mongoose.Types.ObjectId(), scope: 'agent' })).toBe('_id_');
+    expect(await plan({ _id: { $in: [new mongoose.Types.ObjectId()] }, scope: 'agent', periodStart: month })).toBe('_id_');
+    expect(await plan({ $or: [{ scope: 'agent' }] })).toBeNull();
+  });
+
+  it('answers an _id lookup with further conditions as a scan does', async () => {
+    const rollups = db.collection('rollups');
+    const some = await rollups
+      .find({}, { projection: { _id: 1 } })
+      .limit(150)
+      .toArray();
+    const filter = { _id: { $in: some.map((document) => document._id) }, scope: 'agent' };
+    const viaIndex = await rollups.find(filter).sort({ scopeId: 1 }).toArray();
+    expect(viaIndex).toHaveLength(2);
+    expect(viaIndex).toEqual(
+      await rollups
+        .find({ $or: [filter] })
+        .sort({ scopeId: 1 })
+        .toArray(),
+    );
+  });
+});

@@ -1,16 +1,35 @@
 package wms.chat.store;
 
+import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.DatabaseResolver;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.QueryResult;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.backend.memory.MemoryCollection;
 import de.bwaldvogel.mongo.backend.memory.MemoryDatabase;
+import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.oplog.Oplog;
+import io.netty.channel.Channel;
+import org.h2.mvstore.MVMap;
+import org.h2.mvstore.MVStore;
 
 import java.util.List;
 
-/** The store's memory backend, with {@link SecondaryIndex} for every non-unique index (see {@link DurableH2Backend} for files). */
+/**
+ * The store's memory and file backends, with {@link SecondaryIndex} for every non-unique index and
+ * collections that serve each query from the index {@link IndexPlanner} picks.
+ */
 final class IndexedBackends {
+
+  /** mongo-java-server's names for a collection's documents and metadata in the data file (kept as they are). */
+  private static final String DATA_MAP_PREFIX = "databases.";
+  private static final String META_MAP_PREFIX = "meta.";
 
   private IndexedBackends() {}
 
@@ -18,6 +37,18 @@ final class IndexedBackends {
     @Override
     public MemoryDatabase openOrCreateDatabase(String databaseName) {
       return new MemoryDatabase(databaseName, getCursorRegistry()) {
+        @Override
+        public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver resolver, Oplog oplog) {
+          return IndexPlanner.PLAN_COMMAND.equalsIgnoreCase(command)
+              ? IndexPlanner.plan(this, command, query)
+              : super.handleCommand(channel, command, query, resolver, oplog);
+        }
+
+        @Override
+        protected MemoryCollection openOrCreateCollection(String collectionName, CollectionOptions options) {
+          return new PlannedMemoryCollection(this, collectionName, options, cursorRegistry);
+        }
+
         @Override
         protected Index<Integer> openOrCreateSecondaryIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
           return new SecondaryIndex<>(indexName, keys);
@@ -28,11 +59,56 @@ final class IndexedBackends {
 
   /** Secondary indexes live in memory and are rebuilt from the stored documents when a database opens. */
   static H2Database indexedH2Database(DurableH2Backend backend, String databaseName) {
-    return new H2Database(databaseName, backend.getMvStore(), backend.cursors()) {
+    MVStore store = backend.getMvStore();
+    return new H2Database(databaseName, store, backend.cursors()) {
+      @Override
+      public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver resolver, Oplog oplog) {
+        return IndexPlanner.PLAN_COMMAND.equalsIgnoreCase(command)
+            ? IndexPlanner.plan(this, command, query)
+            : super.handleCommand(channel, command, query, resolver, oplog);
+      }
+
+      @Override
+      protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
+        String fullName = getFullCollectionNamespace(collectionName);
+        MVMap<Object, Document> dataMap = store.openMap(DATA_MAP_PREFIX + fullName);
+        MVMap<String, Object> metaMap = store.openMap(META_MAP_PREFIX + fullName);
+        return new PlannedH2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
+      }
+
       @Override
       protected Index<Object> openOrCreateSecondaryIndex(String collectionName, String indexName, List<IndexKey> keys, boolean sparse) {
         return new SecondaryIndex<>(indexName, keys);
       }
     };
+  }
+
+  private static final class PlannedMemoryCollection extends MemoryCollection {
+    PlannedMemoryCollection(MongoDatabase database, String name, CollectionOptions options, CursorRegistry cursors) {
+      super(database, name, options, cursors);
+    }
+
+    @Override
+    protected QueryResult queryDocuments(Document query, Document orderBy, int skip, int limit, int batchSize, Document fields) {
+      IndexPlanner.Plan<Integer> plan = IndexPlanner.choose(getIndexes(), query);
+      return plan == null
+          ? matchDocuments(query, orderBy, skip, limit, batchSize, fields)
+          : matchDocuments(query, plan.positions(), orderBy, skip, limit, batchSize, fields);
+    }
+  }
+
+  private static final class PlannedH2Collection extends H2Collection {
+    PlannedH2Collection(MongoDatabase database, String name, CollectionOptions options, MVMap<Object, Document> dataMap,
+                        MVMap<String, Object> metaMap, CursorRegistry cursors) {
+      super(database, name, options, dataMap, metaMap, cursors);
+    }
+
+    @Override
+    protected QueryResult queryDocuments(Document query, Document orderBy, int skip, int limit, int batchSize, Document fields) {
+      IndexPlanner.Plan<Object> plan = IndexPlanner.choose(getIndexes(), query);
+      return plan == null
+          ? matchDocuments(query, orderBy, skip, limit, batchSize, fields)
+          : matchDocuments(query, plan.positions(), orderBy, skip, limit, batchSize, fields);
+    }
   }
 }

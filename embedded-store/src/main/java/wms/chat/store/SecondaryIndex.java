@@ -117,6 +117,30 @@ final class SecondaryIndex<P> extends Index<P> {
     return operators.containsKey("$eq") && isHashable(operand);
   }
 
+  /**
+   * How many documents {@link #getPositions} would return for a query this index can serve
+   * (counted without collecting them), for {@link IndexPlanner}.
+   */
+  long candidates(Document query) {
+    Object condition = query.get(leadingField);
+    if (condition instanceof Document operators && isDateRange(operators)) {
+      long count = 0;
+      for (Set<P> positions : dateRange(operators).values()) {
+        count += positions.size();
+      }
+      return count;
+    }
+    Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
+    long count = 0;
+    for (KeyValue value : leadingKeyIndex.getKeyValues(probe(wanted))) {
+      Set<P> positions = positionsByValue.get(value);
+      if (positions != null) {
+        count += positions.size();
+      }
+    }
+    return count;
+  }
+
   @Override
   public Iterable<P> getPositions(Document query) {
     Object condition = query.get(leadingField);
@@ -148,6 +172,14 @@ final class SecondaryIndex<P> extends Index<P> {
   }
 
   private List<P> inDateRange(Document operators) {
+    Set<P> result = new LinkedHashSet<>();
+    for (Set<P> positions : dateRange(operators).values()) {
+      result.addAll(positions);
+    }
+    return new ArrayList<>(result);
+  }
+
+  private NavigableMap<Instant, Set<P>> dateRange(Document operators) {
     NavigableMap<Instant, Set<P>> range = positionsByDate;
     for (Map.Entry<String, Object> operator : operators.entrySet()) {
       Instant bound = (Instant) operator.getValue();
@@ -158,11 +190,7 @@ final class SecondaryIndex<P> extends Index<P> {
         default -> range.headMap(bound, true);
       };
     }
-    Set<P> result = new LinkedHashSet<>();
-    for (Set<P> positions : range.values()) {
-      result.addAll(positions);
-    }
-    return new ArrayList<>(result);
+    return range;
   }
 
   /** The dates the leading field holds: the value itself, or the dates among an array's elements. */
