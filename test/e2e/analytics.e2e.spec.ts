@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { AnalyticsRollupJob } from '../../src/analytics/analytics-rollup.job.js';
 import { JobScheduler } from '../../src/jobs/job-scheduler.service.js';
 import { SeededHistory, SeededMessage, exactQuantile, seedHistory, sessionsOf } from '../support/analytics-seed.js';
+import { runCli } from '../support/cli.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
-const ROLLUP_CLI = join(process.cwd(), 'dist/src/analytics/analytics-rollup.cli.js');
+const ROLLUP_CLI = 'dist/src/analytics/analytics-rollup.cli.js';
 const API = '/api/v1/chat';
 const ANALYTICS = `${API}/analytics`;
 const DAY = 86_400_000;
@@ -189,13 +188,13 @@ describe('Analytics rollups and dashboard', () => {
     async () => {
       const lost = `daily:${dayKey(days[0]!)}:user:bob`;
       await t.db.collection('chat_analytics').deleteOne({ _id: lost as never });
-      const run = await runRollupCli(t.db.databaseName, ['--from', dayKey(days[0]!), '--to', dayKey(days[1]!)]);
+      const run = await runCli(ROLLUP_CLI, t.db.databaseName, ['--from', dayKey(days[0]!), '--to', dayKey(days[1]!)]);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(run.stdout).toContain(`day ${dayKey(days[0]!)} rolled up (1/2)`);
       expect(run.stdout).toMatch(/done in [\d.]+ s: \{"days":2,"periods":2,"written":1,"unchanged":\d+,"removed":0\}/);
       expect(await t.db.collection('chat_analytics').countDocuments({ _id: lost as never })).toBe(1);
-      const refused = await runRollupCli(t.db.databaseName, ['--from', dayKey(days[1]!), '--to', dayKey(days[0]!)]);
+      const refused = await runCli(ROLLUP_CLI, t.db.databaseName, ['--from', dayKey(days[1]!), '--to', dayKey(days[0]!)]);
       expect(refused.code).toBe(2);
     },
   );
@@ -368,23 +367,4 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((wake) => setTimeout(wake, 50));
   }
-}
-
-function runRollupCli(dbName: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MONGODB_URI: process.env.TEST_MONGODB_URI,
-    MONGODB_DB_NAME: dbName,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-  };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ROLLUP_CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }

@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import mongoose from 'mongoose';
@@ -14,11 +12,12 @@ import { AUDIT_RETENTION_JOB } from '../../src/compliance/audit/audit-retention.
 import { verifyAuditChain } from '../../src/compliance/audit/audit-verify.js';
 import { AUDIT_LOG_COLLECTION } from '../../src/compliance/audit/schemas/audit-entry.schema.js';
 import { JobScheduler } from '../../src/jobs/job-scheduler.service.js';
+import { runCli } from '../support/cli.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
 const API = '/api/v1/chat';
 const AUDIT = `${API}/admin/audit`;
-const VERIFY_CLI = join(process.cwd(), 'dist/src/compliance/audit/audit-verify.cli.js');
+const VERIFY_CLI = 'dist/src/compliance/audit/audit-verify.cli.js';
 const DAY_MS = 24 * 60 * 60_000;
 
 const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
@@ -388,7 +387,7 @@ describe('Audit log', () => {
       `npm run audit:verify answers 0 with a summary (runs ${VERIFY_CLI}; skipped when dist/ is not built)`,
       async () => {
         await t.app.get(AuditLog).record({ action: 'retention.run', actor: { system: 'retention' }, details: { purged: 0 } });
-        const run = await runVerifyCli(t.db.databaseName);
+        const run = await runCli(VERIFY_CLI, t.db.databaseName, [], { CHAT_AUDIT_HASH_KEY: undefined });
         expect(run.code).toBe(0);
         expect(run.stdout).toMatch(/audit log: intact: \d+ entries, seq 1\.\.\d+/);
         expect(run.stdout).toMatch(/last entry: seq \d+, hash [0-9a-f]{64}/);
@@ -462,7 +461,7 @@ describe('Audit chain tampering', () => {
     `npm run audit:verify exits 1 naming the first broken link (runs ${VERIFY_CLI}; skipped when dist/ is not built)`,
     async () => {
       await entries(t).updateOne({ seq: seqOf(2) }, { $set: { action: 'legal-hold.placed' } });
-      const run = await runVerifyCli(t.db.databaseName);
+      const run = await runCli(VERIFY_CLI, t.db.databaseName, [], { CHAT_AUDIT_HASH_KEY: undefined });
       await entries(t).updateOne({ seq: seqOf(2) }, { $set: { action: 'admin.read' } });
       expect(run.code).toBe(1);
       expect(run.stdout).toContain(`audit log: BROKEN at seq ${seqOf(2)} (hash-mismatch)`);
@@ -641,23 +640,3 @@ describe('Audit hash key kept in the database', () => {
     }
   });
 });
-
-function runVerifyCli(dbName: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    MONGODB_URI: process.env.TEST_MONGODB_URI,
-    MONGODB_DB_NAME: dbName,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-  };
-  delete env.CHAT_AUDIT_HASH_KEY;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VERIFY_CLI], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
