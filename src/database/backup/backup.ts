@@ -1,0 +1,156 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, opendir, readdir, writeFile } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import mongoose from 'mongoose';
+import { PARTIAL_SUFFIX, flushToDisk, writeFileDurably } from '../../common/storage/durable-file.js';
+import { CHANGELOG_COLLECTION } from '../migrations/migration-runner.js';
+import {
+  BACKUP_FORMAT,
+  BACKUP_VERSION,
+  BackupManifest,
+  CollectionEntry,
+  FILES_DIR,
+  FILES_LIST,
+  FileEntry,
+  IndexSpec,
+  MANIFEST_FILE,
+  collectionFile,
+  progressPrinter,
+} from './backup-format.js';
+
+const { EJSON } = mongoose.mongo.BSON;
+
+export interface BackupOptions {
+  /** An empty or missing directory. */
+  out: string;
+  /** The local attachment files' directory; null when files live in the database (GridFS) or are left out. */
+  attachmentsDir: string | null;
+  log: (line: string) => void;
+}
+
+/**
+ * Writes every collection of `db` (one pass each, in _id order, streamed), the attachment files
+ * and a manifest with counts and checksums. Each file is flushed to disk before the manifest is
+ * written, and the manifest last: a backup without a manifest is an unfinished one.
+ */
+export async function writeBackup(db: mongoose.mongo.Db, options: BackupOptions): Promise<BackupManifest> {
+  await ensureEmptyDirectory(options.out);
+  const startedAt = new Date();
+  const progress = progressPrinter(options.log);
+  const names = (await db.listCollections({}, { nameOnly: true }).toArray())
+    .map((collection) => collection.name)
+    .filter((name) => !name.startsWith('system.'))
+    .sort();
+  const countsBefore = new Map<string, number>();
+  for (const name of names) countsBefore.set(name, await db.collection(name).countDocuments());
+
+  const collections: CollectionEntry[] = [];
+  for (const name of names) {
+    const collection = db.collection(name);
+    const total = countsBefore.get(name)!;
+    const started = Date.now();
+    let documents = 0;
+    async function* lines(): AsyncGenerator<string> {
+      for await (const document of collection.find({}, { sort: { _id: 1 }, batchSize: 1000 })) {
+        documents += 1;
+        progress(
+          `${name}: ${documents.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} documents (${rate(documents, started)}/s)`,
+        );
+        yield `${EJSON.stringify(document, { relaxed: false })}\n`;
+      }
+    }
+    const file = collectionFile(name);
+    const written = await writeFileDurably(join(options.out, file), Readable.from(lines()));
+    progress(`${name}: ${documents.toLocaleString('en-US')} documents`, true);
+    collections.push({ name, file, documents, bytes: written.size, sha256: written.sha256, indexes: await indexesOf(collection) });
+  }
+
+  const files = options.attachmentsDir ? await copyFiles(options.attachmentsDir, options.out, progress) : null;
+
+  const changedDuringBackup: string[] = [];
+  for (const name of names) if ((await db.collection(name).countDocuments()) !== countsBefore.get(name)) changedDuringBackup.push(name);
+  const manifest: BackupManifest = {
+    format: BACKUP_FORMAT,
+    version: BACKUP_VERSION,
+    database: db.databaseName,
+    schemaVersion: await schemaVersionOf(db),
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    collections,
+    files,
+    changedDuringBackup,
+  };
+  const manifestPath = join(options.out, MANIFEST_FILE);
+  await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
+  await flushToDisk(manifestPath);
+  return manifest;
+}
+
+async function ensureEmptyDirectory(directory: string): Promise<void> {
+  await mkdir(directory, { recursive: true });
+  if ((await readdir(directory)).length > 0) throw new Error(`${directory} is not empty: back up into a new or empty directory`);
+}
+
+async function indexesOf(collection: mongoose.mongo.Collection): Promise<IndexSpec[]> {
+  const indexes = (await collection.listIndexes().toArray()) as IndexSpec[];
+  return indexes.filter((index) => index.name !== '_id_').map(({ v: _version, ns: _namespace, ...spec }) => spec as IndexSpec);
+}
+
+async function schemaVersionOf(db: mongoose.mongo.Db): Promise<string | null> {
+  const [last] = await db
+    .collection<{ _id: string }>(CHANGELOG_COLLECTION)
+    .find({}, { projection: { _id: 1 } })
+    .sort({ _id: -1 })
+    .limit(1)
+    .toArray();
+  return last?._id ?? null;
+}
+
+/** Copies every finished file under `root` (not the temporary ones of writes in progress), listing them in files.jsonl. */
+async function copyFiles(
+  root: string,
+  out: string,
+  progress: (line: string, done?: boolean) => void,
+): Promise<NonNullable<BackupManifest['files']>> {
+  let count = 0;
+  let bytes = 0;
+  const started = Date.now();
+  async function* entries(): AsyncGenerator<string> {
+    for await (const path of walk(root)) {
+      const name = relative(root, path).split(sep).join('/');
+      const copied = await writeFileDurably(join(out, FILES_DIR, name), createReadStream(path));
+      count += 1;
+      bytes += copied.size;
+      progress(`attachment files: ${count.toLocaleString('en-US')} (${rate(count, started)}/s)`);
+      const entry: FileEntry = { path: name, bytes: copied.size, sha256: copied.sha256 };
+      yield `${JSON.stringify(entry)}\n`;
+    }
+  }
+  const list = await writeFileDurably(join(out, FILES_LIST), Readable.from(entries()));
+  progress(`attachment files: ${count.toLocaleString('en-US')}`, true);
+  return { list: FILES_LIST, listBytes: list.size, listSha256: list.sha256, count, bytes };
+}
+
+/** The files under a directory, depth first in name order, read one directory entry at a time; none when it is missing. */
+async function* walk(directory: string): AsyncGenerator<string> {
+  let entries;
+  try {
+    entries = await opendir(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const names: { name: string; directory: boolean }[] = [];
+  for await (const entry of entries) names.push({ name: entry.name, directory: entry.isDirectory() });
+  names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of names) {
+    const path = join(directory, entry.name);
+    if (entry.directory) yield* walk(path);
+    else if (!entry.name.endsWith(PARTIAL_SUFFIX)) yield path;
+  }
+}
+
+function rate(count: number, started: number): string {
+  return Math.round(count / Math.max(0.001, (Date.now() - started) / 1000)).toLocaleString('en-US');
+}

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import mongoose from 'mongoose';
+import { runCli } from '../support/cli.js';
+import { TestApp, startTestApp } from '../support/test-app.js';
+
+const API = '/api/v1/chat';
+const BACKUP_CLI = 'dist/src/database/backup/backup.cli.js';
+const RESTORE_CLI = 'dist/src/database/backup/restore.cli.js';
+
+/** Every file under `root`, by its path relative to it, with its bytes. */
+async function filesUnder(root: string): Promise<Map<string, Buffer>> {
+  const found = new Map<string, Buffer>();
+  const walk = async (directory: string) => {
+    for (const entry of await readdir(directory, { withFileTypes: true })) {
+      const path = join(directory, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else found.set(relative(root, path), await readFile(path));
+    }
+  };
+  if (existsSync(root)) await walk(root);
+  return found;
+}
+
+/** Every collection of a database with its documents in _id order (the store's own indexes left out). */
+async function contentsOf(db: mongoose.mongo.Db): Promise<Record<string, unknown[]>> {
+  const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((n) => !n.startsWith('system.'));
+  const contents: Record<string, unknown[]> = {};
+  for (const name of names.sort()) contents[name] = await db.collection(name).find({}).sort({ _id: 1 }).toArray();
+  return contents;
+}
+
+(existsSync(BACKUP_CLI) ? describe : describe.skip)(
+  'npm run backup / npm run restore (the built commands; skipped when dist/ is not built)',
+  () => {
+    const directories: string[] = [];
+    const apps: TestApp[] = [];
+    const directory = async (prefix: string) => {
+      const path = await mkdtemp(join(tmpdir(), prefix));
+      directories.push(path);
+      return path;
+    };
+    const start = async (attachmentsDir: string, dbName?: string) => {
+      const app = await startTestApp({ ATTACHMENTS_DIR: attachmentsDir }, dbName ? { dbName } : {});
+      apps.push(app);
+      return app;
+    };
+
+    afterAll(async () => {
+      for (const app of apps) await app.close();
+      await Promise.all(directories.map((path) => rm(path, { recursive: true, force: true })));
+    });
+
+    /** Conversations, messages, a processed attachment and search terms, written through the API. */
+    async function seed(app: TestApp): Promise<{ conversationId: string; attachmentId: string }> {
+      const conversationId = (
+        await app.http().post(`${API}/conversations`).set(app.auth('rosa')).send({ title: 'Dock 4 pallets' }).expect(201)
+      ).body.id;
+      for (const content of ['Where do the damaged pallets from dock 4 go?', 'And the shrink wrap for them?']) {
+        await app
+          .http()
+          .post(`${API}/conversations/${conversationId}/messages`)
+          .set(app.auth('rosa'))
+          .send({ content, reply: false })
+          .expect(201);
+      }
+      const question = await app
+        .http()
+        .post(`${API}/conversations/${conversationId}/messages`)
+        .set(app.auth('rosa'))
+        .send({ content: 'Here is the count sheet', reply: false })
+        .expect(201);
+      const upload = await app
+        .http()
+        .post(`${API}/messages/${question.body.userMessage.id}/attachments`)
+        .set(app.auth('rosa'))
+        .attach('file', Buffer.from('Count sheet: aisle 12, 48 cartons of shrink wrap\n'), 'count-sheet.txt')
+        .expect(201);
+      const attachmentId = upload.body.items[0].id as string;
+      for (let waited = 0; ; waited += 100) {
+        const body = (await app.http().get(`${API}/attachments/${attachmentId}`).set(app.auth('rosa')).expect(200)).body;
+        if (body.processingStatus !== 'pending') break;
+        if (waited > 20_000) throw new Error('the attachment was not processed');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const other = (await app.http().post(`${API}/conversations`).set(app.auth('omar')).send({}).expect(201)).body.id;
+      await app
+        .http()
+        .post(`${API}/conversations/${other}/messages`)
+        .set(app.auth('omar'))
+        .send({ content: 'Forklift 3 battery', reply: false })
+        .expect(201);
+      return { conversationId, attachmentId };
+    }
+
+    /** What a user sees through the API: conversations, one conversation's messages, a file and search results. */
+    async function served(app: TestApp, conversationId: string, attachmentId: string) {
+      const get = async (url: string) => (await app.http().get(url).set(app.auth('rosa')).expect(200)).body as unknown;
+      const file = await app.http().get(`${API}/attachments/${attachmentId}/content`).set(app.auth('rosa')).expect(200);
+      return {
+        conversations: await get(`${API}/conversations`),
+        messages: await get(`${API}/conversations/${conversationId}/messages`),
+        file: file.text,
+        search: await get(`${API}/messages/search?q=${encodeURIComponent('shrink wrap')}`),
+      };
+    }
+
+    it('round trip: a backup restored into a fresh database serves the same conversations, messages, files and search results', async () => {
+      const sourceFiles = await directory('wms-backup-source-');
+      const source = await start(sourceFiles);
+      const { conversationId, attachmentId } = await seed(source);
+      const before = await served(source, conversationId, attachmentId);
+      expect((before.search as { items: unknown[] }).items.length).toBeGreaterThan(0);
+
+      const out = join(await directory('wms-backup-'), 'backup');
+      const backup = await runCli(BACKUP_CLI, source.db.databaseName, ['--out', out], { ATTACHMENTS_DIR: sourceFiles });
+      expect(backup).toMatchObject({ code: 0 });
+      expect(backup.stdout).toMatch(/backed up \d+ collections \(\d+ documents\), 1 attachment files, schema \d{4}-/);
+      const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as {
+        collections: { name: string; documents: number }[];
+        schemaVersion: string;
+      };
+      expect(manifest.collections.find((entry) => entry.name === 'chat_messages')?.documents).toBe(4);
+      // One document a line, canonical Extended JSON (what mongoimport reads).
+      const firstLine = (await readFile(join(out, 'collections', 'chat_conversations.jsonl'), 'utf8')).split('\n')[0]!;
+      expect(JSON.parse(firstLine)).toMatchObject({ _id: { $oid: expect.any(String) }, createdAt: { $date: expect.anything() } });
+
+      const targetFiles = await directory('wms-backup-target-');
+      const targetDb = `test_${randomBytes(6).toString('hex')}`;
+      const restore = await runCli(RESTORE_CLI, targetDb, ['--from', out], { ATTACHMENTS_DIR: targetFiles });
+      expect(restore).toMatchObject({ code: 0 });
+      expect(restore.stdout).toContain('counts checked');
+      // Collection by collection, document by document (before an app starts on it and adds its own); file by file.
+      const client = await new mongoose.mongo.MongoClient(process.env.TEST_MONGODB_URI!).connect();
+      const original = await contentsOf(source.db);
+      const restored = await contentsOf(client.db(targetDb));
+      await client.close();
+      const target = await start(targetFiles, targetDb);
+      expect(Object.keys(restored)).toEqual(Object.keys(original));
+      for (const name of Object.keys(original)) expect({ name, documents: restored[name] }).toEqual({ name, documents: original[name] });
+      expect(await filesUnder(targetFiles)).toEqual(await filesUnder(sourceFiles));
+      for (const name of Object.keys(original)) {
+        const indexes = async (app: TestApp) =>
+          (await app.db.collection(name).indexes()).map((index) => [index.name, index.key, !!index.unique]);
+        expect({ name, indexes: await indexes(target) }).toEqual({ name, indexes: await indexes(source) });
+      }
+      expect(await served(target, conversationId, attachmentId)).toEqual(before);
+    }, 120_000);
+
+    it('refuses a damaged backup by its checksums, and a target holding data unless --force', async () => {
+      const sourceFiles = await directory('wms-backup-source-');
+      const source = await start(sourceFiles);
+      await seed(source);
+      const out = join(await directory('wms-backup-'), 'backup');
+      expect(await runCli(BACKUP_CLI, source.db.databaseName, ['--out', out], { ATTACHMENTS_DIR: sourceFiles })).toMatchObject({ code: 0 });
+      // A second backup into the same directory is refused (it would mix two moments).
+      const again = await runCli(BACKUP_CLI, source.db.databaseName, ['--out', out], { ATTACHMENTS_DIR: sourceFiles });
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('is not empty');
+
+      // Into a database that holds data: refused, nothing changed; with --force: replaced.
+      const occupied = await start(await directory('wms-backup-occupied-'));
+      const theirs = (await occupied.http().post(`${API}/conversations`).set(occupied.auth('ines')).send({}).expect(201)).body.id as string;
+      const occupiedFiles = await directory('wms-backup-occupied-files-');
+      const refused = await runCli(RESTORE_CLI, occupied.db.databaseName, ['--from', out], { ATTACHMENTS_DIR: occupiedFiles });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('--force');
+      await occupied.http().get(`${API}/conversations/${theirs}`).set(occupied.auth('ines')).expect(200);
+      const forced = await runCli(RESTORE_CLI, occupied.db.databaseName, ['--from', out, '--force'], { ATTACHMENTS_DIR: occupiedFiles });
+      expect(forced).toMatchObject({ code: 0 });
+      expect(await occupied.db.collection('chat_conversations').countDocuments({ userId: 'ines' })).toBe(0);
+      expect(await occupied.db.collection('chat_messages').countDocuments({})).toBe(4);
+
+      // One byte changed in a collection, then in a file: refused before anything is written.
+      const messages = join(out, 'collections', 'chat_messages.jsonl');
+      const original = await readFile(messages);
+      const damaged = Buffer.from(original);
+      damaged[10] = damaged[10] === 0x61 ? 0x62 : 0x61;
+      await writeFile(messages, damaged);
+      const emptyDb = `test_${randomBytes(6).toString('hex')}`;
+      const corrupt = await runCli(RESTORE_CLI, emptyDb, ['--from', out], { ATTACHMENTS_DIR: await directory('wms-backup-empty-') });
+      expect(corrupt.code).toBe(1);
+      expect(corrupt.stderr).toContain('collections/chat_messages.jsonl: checksum mismatch');
+      await writeFile(messages, original);
+      const listed = JSON.parse((await readFile(join(out, 'files.jsonl'), 'utf8')).split('\n')[0]!) as { path: string };
+      await writeFile(join(out, 'files', listed.path), 'tampered');
+      const tampered = await runCli(RESTORE_CLI, emptyDb, ['--from', out], { ATTACHMENTS_DIR: await directory('wms-backup-empty-') });
+      expect(tampered.code).toBe(1);
+      expect(tampered.stderr).toContain(`files/${listed.path}: checksum mismatch`);
+      const probe = await start(await directory('wms-backup-probe-'), emptyDb);
+      expect(await probe.db.collection('chat_messages').countDocuments({})).toBe(0);
+    }, 120_000);
+  },
+);
