@@ -4,6 +4,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import mongoose from 'mongoose';
+import { startAppProcess } from '../support/app-process.js';
 import { runCli } from '../support/cli.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
@@ -193,5 +194,42 @@ async function contentsOf(db: mongoose.mongo.Db): Promise<Record<string, unknown
       const probe = await start(await directory('wms-backup-probe-'), emptyDb);
       expect(await probe.db.collection('chat_messages').countDocuments({})).toBe(0);
     }, 120_000);
+
+    it('moves the data off the embedded store: a backup of the stopped app’s data file restored into another database serves the same', async () => {
+      const dataDir = await directory('wms-backup-embedded-');
+      const app = await startAppProcess({ DATA_DIR: dataDir });
+      let seen: unknown[];
+      try {
+        const conversation = await app.request('POST', `${API}/conversations`, { sub: 'rosa', body: { title: 'Cycle count' } });
+        expect(conversation.status).toBe(201);
+        const id = conversation.body.id as string;
+        for (const content of ['Cycle count for zone B starts at 6', 'Who signs off the variance?'])
+          expect(
+            (await app.request('POST', `${API}/conversations/${id}/messages`, { sub: 'rosa', body: { content, reply: false } })).status,
+          ).toBe(201);
+        seen = [
+          (await app.request('GET', `${API}/conversations`, { sub: 'rosa' })).body,
+          (await app.request('GET', `${API}/conversations/${id}/messages`, { sub: 'rosa' })).body,
+        ];
+      } finally {
+        // The data file belongs to the running app: it is stopped first, as the README says.
+        app.killGroup('SIGTERM');
+        await app.exited;
+      }
+      const out = join(await directory('wms-backup-'), 'backup');
+      const backup = await runCli(BACKUP_CLI, 'wms_chat', ['--out', out], { MONGODB_URI: undefined, DATA_DIR: dataDir });
+      expect(backup).toMatchObject({ code: 0 });
+      expect(backup.stdout).toContain('store: embedded');
+
+      const targetDb = `test_${randomBytes(6).toString('hex')}`;
+      const targetFiles = await directory('wms-backup-target-');
+      expect(await runCli(RESTORE_CLI, targetDb, ['--from', out], { ATTACHMENTS_DIR: targetFiles })).toMatchObject({ code: 0 });
+      const target = await start(targetFiles, targetDb);
+      const [conversations, messages] = seen as [{ items: { id: string }[] }, unknown];
+      expect((await target.http().get(`${API}/conversations`).set(target.auth('rosa')).expect(200)).body).toEqual(conversations);
+      expect(
+        (await target.http().get(`${API}/conversations/${conversations.items[0]!.id}/messages`).set(target.auth('rosa')).expect(200)).body,
+      ).toEqual(messages);
+    }, 180_000);
   },
 );
