@@ -94,6 +94,9 @@ describe('queries served by secondary indexes', () => {
     ['a date range that matches an array element', () => ({ at: { $gt: new Date(7550), $lt: new Date(7700) } })],
     ['a date range plus further conditions', () => ({ at: { $lt: new Date(6500) }, owner: ids[2] })],
     ['an empty date range', () => ({ at: { $gte: new Date(5000), $lt: new Date(5000) } })],
+    ['a date range whose bounds cross', () => ({ at: { $gte: new Date(8000), $lt: new Date(2000) } })],
+    ['a date range with two lower bounds', () => ({ at: { $gt: new Date(2000), $gte: new Date(1000), $lte: new Date(7000) } })],
+    ['a date range with two upper bounds at one date', () => ({ at: { $lte: new Date(5000), $lt: new Date(5000) } })],
   ])('%s', async (_case, filter) => {
     await expectSameAsScan(filter());
   });

@@ -4,9 +4,16 @@ import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.Missing;
+import de.bwaldvogel.mongo.bson.BsonRegularExpression;
 import de.bwaldvogel.mongo.bson.Document;
 
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
+import java.util.regex.Pattern;
 
 /**
  * Picks the index a query is served from. mongo-java-server takes the first index (in creation
@@ -35,26 +42,31 @@ final class IndexPlanner {
 
   /** How to serve `query`, or null for a collection scan. */
   static <P> Plan<P> choose(List<Index<P>> indexes, Document query) {
-    Plan<P> best = null;
-    long fewest = Long.MAX_VALUE;
+    List<SecondaryIndex<P>> secondary = new ArrayList<>();
     for (Index<P> index : indexes) {
-      if (index instanceof SecondaryIndex<P> secondary) {
-        if (!secondary.canHandle(query)) {
-          continue;
-        }
-        long candidates = secondary.candidates(query);
-        if (candidates < fewest) {
-          best = new Plan<>(index, query);
-          fewest = candidates;
+      if (index instanceof SecondaryIndex<P> candidate) {
+        if (candidate.canHandle(query)) {
+          secondary.add(candidate);
         }
         continue;
       }
-      Document probe = onFieldsOf(index, query);
+      Document probe = probeFor(index, query);
       if (probe != null && index.canHandle(probe)) {
         return new Plan<>(index, probe);
       }
     }
-    return best;
+    // Values first: a date range is counted by walking it, which the best count so far cuts short.
+    secondary.sort(Comparator.comparing((SecondaryIndex<P> index) -> index.servesByDateRange(query)));
+    SecondaryIndex<P> best = null;
+    long fewest = Long.MAX_VALUE;
+    for (SecondaryIndex<P> index : secondary) {
+      long candidates = index.candidates(query, fewest);
+      if (candidates < fewest) {
+        best = index;
+        fewest = candidates;
+      }
+    }
+    return best == null ? null : new Plan<>(best, query);
   }
 
   /** The answer to {@link #PLAN_COMMAND}: {@code index} is null for a collection scan. */
@@ -68,19 +80,41 @@ final class IndexPlanner {
     return response;
   }
 
+  /** Under the collection's lock, as its own queries plan (its index list changes with createIndexes). */
   private static <P> Plan<P> choose(MongoCollection<P> collection, Document query) {
-    return choose(collection.getIndexes(), query);
+    synchronized (collection) {
+      return choose(collection.getIndexes(), query);
+    }
   }
 
-  /** The query's conditions on the index's fields, or null when it leaves one of them out. */
-  private static Document onFieldsOf(Index<?> index, Document query) {
+  /**
+   * What a unique index is asked for: the whole query when it names exactly the index's fields (as
+   * mongo-java-server itself does), else the query's conditions on those fields when each is a
+   * plain value or an $in of plain values (lookups the unique index answers as a scan would), else
+   * null.
+   */
+  private static Document probeFor(Index<?> index, Document query) {
+    List<String> fields = index.getKeys().stream().map(IndexKey::getKey).toList();
+    if (query.keySet().equals(new HashSet<>(fields))) {
+      return query;
+    }
     Document probe = new Document();
-    for (IndexKey key : index.getKeys()) {
-      if (!query.containsKey(key.getKey())) {
+    for (String field : fields) {
+      Object condition = query.get(field);
+      boolean plain = isPlain(condition)
+          || (condition instanceof Document operators && operators.size() == 1 && operators.get("$in") instanceof Collection<?> values
+              && !values.isEmpty() && values.stream().allMatch(IndexPlanner::isPlain));
+      if (!plain) {
         return null;
       }
-      probe.put(key.getKey(), query.get(key.getKey()));
+      probe.put(field, condition);
     }
     return probe;
+  }
+
+  /** A value a unique key lookup finds exactly: not null or missing, not a document, an array or a pattern. */
+  private static boolean isPlain(Object value) {
+    return value != null && !(value instanceof Document) && !(value instanceof Collection<?>) && !(value instanceof Pattern)
+        && !(value instanceof BsonRegularExpression) && !(value instanceof Missing);
   }
 }

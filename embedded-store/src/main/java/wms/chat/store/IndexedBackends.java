@@ -5,6 +5,7 @@ import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.DatabaseResolver;
+import de.bwaldvogel.mongo.backend.DocumentWithPosition;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
 import de.bwaldvogel.mongo.backend.QueryResult;
@@ -20,6 +21,7 @@ import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
 import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * The store's memory and file backends, with {@link SecondaryIndex} for every non-unique index and
@@ -101,6 +103,16 @@ final class IndexedBackends {
     PlannedH2Collection(MongoDatabase database, String name, CollectionOptions options, MVMap<Object, Document> dataMap,
                         MVMap<String, Object> metaMap, CursorRegistry cursors) {
       super(database, name, options, dataMap, metaMap, cursors);
+    }
+
+    /**
+     * Where an aggregation (and so countDocuments) starts: every document, read one at a time from
+     * the data file's map (a consistent snapshot of it) as the pipeline asks for them, instead of
+     * collected into one list first, which at a million messages filled the Java heap.
+     */
+    @Override
+    public Stream<Document> queryAllAsStream() {
+      return streamAllDocumentsWithPosition().map(DocumentWithPosition::getDocument);
     }
 
     @Override

@@ -10,6 +10,7 @@ import de.bwaldvogel.mongo.bson.Document;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -117,21 +118,28 @@ final class SecondaryIndex<P> extends Index<P> {
     return operators.containsKey("$eq") && isHashable(operand);
   }
 
+  /** Whether this index would serve `query` from its date order (counting those candidates walks the range). */
+  boolean servesByDateRange(Document query) {
+    return query.get(leadingField) instanceof Document operators && isDateRange(operators);
+  }
+
   /**
    * How many documents {@link #getPositions} would return for a query this index can serve
-   * (counted without collecting them), for {@link IndexPlanner}.
+   * (counted without collecting them), for {@link IndexPlanner}; counting stops once past `cap`.
    */
-  long candidates(Document query) {
+  long candidates(Document query, long cap) {
     Object condition = query.get(leadingField);
+    long count = 0;
     if (condition instanceof Document operators && isDateRange(operators)) {
-      long count = 0;
       for (Set<P> positions : dateRange(operators).values()) {
         count += positions.size();
+        if (count > cap) {
+          break;
+        }
       }
       return count;
     }
     Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
-    long count = 0;
     for (KeyValue value : leadingKeyIndex.getKeyValues(probe(wanted))) {
       Set<P> positions = positionsByValue.get(value);
       if (positions != null) {
@@ -179,18 +187,55 @@ final class SecondaryIndex<P> extends Index<P> {
     return new ArrayList<>(result);
   }
 
+  /**
+   * The dates within the bounds: the tightest lower and upper bound when a side is given twice
+   * ({@code $gt} and {@code $gte}), none when the bounds cross (a scan matches nothing either).
+   */
   private NavigableMap<Instant, Set<P>> dateRange(Document operators) {
-    NavigableMap<Instant, Set<P>> range = positionsByDate;
+    Instant lower = null;
+    boolean lowerInclusive = true;
+    Instant upper = null;
+    boolean upperInclusive = true;
     for (Map.Entry<String, Object> operator : operators.entrySet()) {
       Instant bound = (Instant) operator.getValue();
-      range = switch (operator.getKey()) {
-        case "$gt" -> range.tailMap(bound, false);
-        case "$gte" -> range.tailMap(bound, true);
-        case "$lt" -> range.headMap(bound, false);
-        default -> range.headMap(bound, true);
-      };
+      switch (operator.getKey()) {
+        case "$gt" -> {
+          if (lower == null || bound.compareTo(lower) >= 0) {
+            lower = bound;
+            lowerInclusive = false;
+          }
+        }
+        case "$gte" -> {
+          if (lower == null || bound.compareTo(lower) > 0) {
+            lower = bound;
+            lowerInclusive = true;
+          }
+        }
+        case "$lt" -> {
+          if (upper == null || bound.compareTo(upper) <= 0) {
+            upper = bound;
+            upperInclusive = false;
+          }
+        }
+        default -> {
+          if (upper == null || bound.compareTo(upper) < 0) {
+            upper = bound;
+            upperInclusive = true;
+          }
+        }
+      }
     }
-    return range;
+    if (lower != null && upper != null) {
+      int order = lower.compareTo(upper);
+      if (order > 0 || (order == 0 && !(lowerInclusive && upperInclusive))) {
+        return Collections.emptyNavigableMap();
+      }
+      return positionsByDate.subMap(lower, lowerInclusive, upper, upperInclusive);
+    }
+    if (lower != null) {
+      return positionsByDate.tailMap(lower, lowerInclusive);
+    }
+    return upper != null ? positionsByDate.headMap(upper, upperInclusive) : positionsByDate;
   }
 
   /** The dates the leading field holds: the value itself, or the dates among an array's elements. */
