@@ -113,6 +113,17 @@ async function contentsOf(db: mongoose.mongo.Db): Promise<Record<string, unknown
       const sourceFiles = await directory('wms-backup-source-');
       const source = await start(sourceFiles);
       const { conversationId, attachmentId } = await seed(source);
+      // Number types that JavaScript alone would blur: a whole double, small and large int64, -0.
+      const { Double, Int32, Long } = mongoose.mongo.BSON;
+      await source.db
+        .collection('numbers')
+        .insertOne({
+          whole: new Double(3),
+          small: Long.fromNumber(5),
+          big: Long.fromString('1099511627776'),
+          int: new Int32(7),
+          negativeZero: new Double(-0),
+        });
       const before = await served(source, conversationId, attachmentId);
       expect((before.search as { items: unknown[] }).items.length).toBeGreaterThan(0);
 
@@ -149,6 +160,17 @@ async function contentsOf(db: mongoose.mongo.Db): Promise<Record<string, unknown
         expect({ name, indexes: await indexes(target) }).toEqual({ name, indexes: await indexes(source) });
       }
       expect(await served(target, conversationId, attachmentId)).toEqual(before);
+      const numbers = await target.db.collection('numbers').findOne({}, { promoteValues: false, projection: { _id: 0 } });
+      expect(
+        Object.fromEntries(Object.entries(numbers!).map(([name, value]) => [name, (value as { _bsontype: string })._bsontype])),
+      ).toEqual({
+        whole: 'Double',
+        small: 'Long',
+        big: 'Long',
+        int: 'Int32',
+        negativeZero: 'Double',
+      });
+      expect(Object.is((numbers!.negativeZero as mongoose.mongo.BSON.Double).valueOf(), -0)).toBe(true);
     }, 120_000);
 
     it('refuses a damaged backup by its checksums, and a target holding data unless --force', async () => {

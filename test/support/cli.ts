@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
+const CLI_TIMEOUT_MS = 120_000;
+
 export interface CliRun {
   code: number | null;
   stdout: string;
@@ -22,12 +24,27 @@ export function runCli(script: string, dbName: string, args: string[] = [], env:
   };
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete environment[name];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(process.cwd(), script), ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
+    // A tool that hangs is killed (with a store it started: its own process group) rather than outliving the test.
+    const child = spawn(process.execPath, [join(process.cwd(), script), ...args], {
+      env: environment,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, CLI_TIMEOUT_MS);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }

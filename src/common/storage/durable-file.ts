@@ -19,10 +19,15 @@ export interface WrittenFile {
 /**
  * Writes `source` to `target` so that a crash or power loss leaves either the whole file or none
  * under its name: the bytes go to a temporary name beside it, are flushed to disk (fsync), with
- * `verify` read back and compared with the SHA-256 computed while receiving, then renamed into
- * place and the directory flushed. Once this resolves, the file survives a power loss.
+ * `expectSha256` compared with the SHA-256 computed while receiving, with `verify` read back and
+ * compared with it, then renamed into place and the directory flushed. Once this resolves, the
+ * file survives a power loss.
  */
-export async function writeFileDurably(target: string, source: Readable, options: { verify?: boolean } = {}): Promise<WrittenFile> {
+export async function writeFileDurably(
+  target: string,
+  source: Readable,
+  options: { verify?: boolean; expectSha256?: string } = {},
+): Promise<WrittenFile> {
   const directory = dirname(target);
   await mkdir(directory, { recursive: true });
   const temporary = `${target}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`;
@@ -39,6 +44,8 @@ export async function writeFileDurably(target: string, source: Readable, options
     await pipeline(source, measure, createWriteStream(temporary, { flags: 'wx', highWaterMark: WRITE_BUFFER_BYTES }));
     const sha256 = hash.digest('hex');
     await flushToDisk(temporary);
+    if (options.expectSha256 !== undefined && sha256 !== options.expectSha256)
+      throw new Error(`${target}: the bytes read are not the ones expected (checksum mismatch)`);
     if (options.verify && (await sha256Of(temporary)) !== sha256) throw new Error(`Checksum mismatch after writing ${target}`);
     await rename(temporary, target);
     await flushToDisk(directory);

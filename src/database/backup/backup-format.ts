@@ -18,7 +18,7 @@ export const FILES_DIR = 'files';
 export const BACKUP_FORMAT = 'wms-chat-backup';
 export const BACKUP_VERSION = 1;
 
-/** An index as listIndexes describes it, without the fields the server fills in. */
+/** An index as listIndexes describes it, without the fields the server fills in; in the manifest as canonical Extended JSON. */
 export type IndexSpec = { key: Record<string, unknown>; name: string } & Record<string, unknown>;
 
 export interface CollectionEntry {
@@ -63,8 +63,14 @@ export async function sha256Of(path: string): Promise<{ sha256: string; bytes: n
   return { sha256: hash.digest('hex'), bytes };
 }
 
+/** A collection's file: the name encoded, so that a `/` or `..` in it stays within collections/. */
 export function collectionFile(name: string): string {
-  return join(COLLECTIONS_DIR, `${name}.jsonl`);
+  return join(COLLECTIONS_DIR, `${encodeURIComponent(name)}.jsonl`);
+}
+
+/** Collections a backup may name: MongoDB's own (system.*) are the server's, and a name holds no `$` or NUL. */
+export function isRestorableCollection(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && !name.startsWith('system.') && !/[$\0]/.test(name);
 }
 
 /** Prints progress at most once a second (and always when `done`). */

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, opendir, readdir, writeFile } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import mongoose from 'mongoose';
 import { PARTIAL_SUFFIX, flushToDisk, writeFileDurably } from '../../common/storage/durable-file.js';
@@ -9,6 +9,7 @@ import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
   BackupManifest,
+  COLLECTIONS_DIR,
   CollectionEntry,
   FILES_DIR,
   FILES_LIST,
@@ -16,6 +17,7 @@ import {
   IndexSpec,
   MANIFEST_FILE,
   collectionFile,
+  isRestorableCollection,
   progressPrinter,
 } from './backup-format.js';
 
@@ -35,13 +37,21 @@ export interface BackupOptions {
  * written, and the manifest last: a backup without a manifest is an unfinished one.
  */
 export async function writeBackup(db: mongoose.mongo.Db, options: BackupOptions): Promise<BackupManifest> {
-  await ensureEmptyDirectory(options.out);
+  if (options.attachmentsDir && overlaps(options.out, options.attachmentsDir)) {
+    throw new Error(`${options.out} and the attachments directory ${options.attachmentsDir} overlap: back up elsewhere`);
+  }
   const startedAt = new Date();
-  const progress = progressPrinter(options.log);
+  const schemaVersion = await schemaVersionOf(db);
   const names = (await db.listCollections({}, { nameOnly: true }).toArray())
     .map((collection) => collection.name)
-    .filter((name) => !name.startsWith('system.'))
+    .filter(isRestorableCollection)
     .sort();
+  if (names.length === 0) {
+    // Most likely the wrong store or database (a new mongod where the embedded store was meant).
+    throw new Error(`The database ${db.databaseName} holds no collections: nothing to back up (is this the store and database you meant?)`);
+  }
+  await ensureEmptyDirectory(options.out);
+  const progress = progressPrinter(options.log);
   const countsBefore = new Map<string, number>();
   for (const name of names) countsBefore.set(name, await db.collection(name).countDocuments());
 
@@ -52,7 +62,8 @@ export async function writeBackup(db: mongoose.mongo.Db, options: BackupOptions)
     const started = Date.now();
     let documents = 0;
     async function* lines(): AsyncGenerator<string> {
-      for await (const document of collection.find({}, { sort: { _id: 1 }, batchSize: 1000 })) {
+      // promoteValues off: an int64 stays a Long and a whole double a Double, so Extended JSON keeps their types.
+      for await (const document of collection.find({}, { sort: { _id: 1 }, batchSize: 1000, promoteValues: false, bsonRegExp: true })) {
         documents += 1;
         progress(
           `${name}: ${documents.toLocaleString('en-US')} / ~${total.toLocaleString('en-US')} documents (${rate(documents, started)}/s)`,
@@ -70,21 +81,33 @@ export async function writeBackup(db: mongoose.mongo.Db, options: BackupOptions)
 
   const changedDuringBackup: string[] = [];
   for (const name of names) if ((await db.collection(name).countDocuments()) !== countsBefore.get(name)) changedDuringBackup.push(name);
+  if ((await schemaVersionOf(db)) !== schemaVersion) {
+    throw new Error('A migration was applied while the backup ran: its data mixes two schemas; back up again');
+  }
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT,
     version: BACKUP_VERSION,
     database: db.databaseName,
-    schemaVersion: await schemaVersionOf(db),
+    schemaVersion,
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     collections,
     files,
     changedDuringBackup,
   };
+  // The directories' entries (collections/, files/) are on disk before the manifest says the backup is whole.
+  await flushToDisk(join(options.out, COLLECTIONS_DIR));
+  await flushToDisk(options.out);
   const manifestPath = join(options.out, MANIFEST_FILE);
   await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`, { flag: 'wx' });
   await flushToDisk(manifestPath);
+  await flushToDisk(options.out);
   return manifest;
+}
+
+function overlaps(a: string, b: string): boolean {
+  const [first, second] = [resolve(a), resolve(b)];
+  return first === second || first.startsWith(second + sep) || second.startsWith(first + sep);
 }
 
 async function ensureEmptyDirectory(directory: string): Promise<void> {
@@ -92,9 +115,12 @@ async function ensureEmptyDirectory(directory: string): Promise<void> {
   if ((await readdir(directory)).length > 0) throw new Error(`${directory} is not empty: back up into a new or empty directory`);
 }
 
+/** The collection's indexes but _id's, as listIndexes gives them (less the server's own fields), in canonical Extended JSON. */
 async function indexesOf(collection: mongoose.mongo.Collection): Promise<IndexSpec[]> {
   const indexes = (await collection.listIndexes().toArray()) as IndexSpec[];
-  return indexes.filter((index) => index.name !== '_id_').map(({ v: _version, ns: _namespace, ...spec }) => spec as IndexSpec);
+  return indexes
+    .filter((index) => index.name !== '_id_')
+    .map(({ v: _version, ns: _namespace, ...spec }) => EJSON.serialize(spec, { relaxed: false }) as IndexSpec);
 }
 
 async function schemaVersionOf(db: mongoose.mongo.Db): Promise<string | null> {

@@ -1,16 +1,18 @@
 import { createReadStream } from 'node:fs';
 import { opendir, readFile } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { isAbsolute, join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import mongoose from 'mongoose';
-import { writeFileDurably } from '../../common/storage/durable-file.js';
+import { PARTIAL_SUFFIX, writeFileDurably } from '../../common/storage/durable-file.js';
 import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
   BackupManifest,
   FILES_DIR,
+  FILES_LIST,
   FileEntry,
   MANIFEST_FILE,
+  isRestorableCollection,
   progressPrinter,
   sha256Of,
 } from './backup-format.js';
@@ -49,7 +51,7 @@ export async function restoreBackup(db: mongoose.mongo.Db, manifest: BackupManif
     .map((c) => c.name)
     .filter((name) => !name.startsWith('system.'));
   const occupied = [];
-  for (const name of existing) if ((await db.collection(name).estimatedDocumentCount()) > 0) occupied.push(name);
+  for (const name of existing) if ((await db.collection(name).findOne({}, { projection: { _id: 1 } })) !== null) occupied.push(name);
   const filesThere = options.attachmentsDir ? await hasEntries(options.attachmentsDir) : false;
   if (!options.force && (occupied.length > 0 || filesThere)) {
     throw new TargetNotEmptyError(
@@ -77,27 +79,32 @@ export async function restoreBackup(db: mongoose.mongo.Db, manifest: BackupManif
       batchBytes = 0;
       progress(`${entry.name}: ${restored.toLocaleString('en-US')} / ${entry.documents.toLocaleString('en-US')} documents`);
     };
-    for await (const line of lines(join(options.from, entry.file))) {
+    for await (const line of lines(insideOf(options.from, entry.file))) {
       batch.push(EJSON.parse(line, { relaxed: false }) as mongoose.mongo.BSON.Document);
       batchBytes += line.length;
       if (batch.length >= INSERT_BATCH || batchBytes >= INSERT_BATCH_BYTES) await flush();
     }
     await flush();
-    if (entry.indexes.length > 0) await collection.createIndexes(entry.indexes as mongoose.mongo.IndexDescription[]);
+    if (entry.indexes.length > 0) {
+      await collection.createIndexes(
+        entry.indexes.map((index) => EJSON.deserialize(index, { relaxed: false }) as mongoose.mongo.IndexDescription),
+      );
+    }
     progress(`${entry.name}: ${restored.toLocaleString('en-US')} documents, ${entry.indexes.length} index(es)`, true);
   }
 
   if (manifest.files && options.attachmentsDir) {
     let copied = 0;
     for await (const file of fileEntries(options.from, manifest)) {
-      const written = await writeFileDurably(
+      // Compared with the manifest before it takes its name: a wrong file is never left in place.
+      await writeFileDurably(
         insideOf(options.attachmentsDir, file.path),
         createReadStream(insideOf(join(options.from, FILES_DIR), file.path)),
         {
+          expectSha256: file.sha256,
           verify: true,
         },
       );
-      if (written.sha256 !== file.sha256) throw new BackupInvalidError(`${file.path} changed while it was restored`);
       copied += 1;
       progress(`attachment files: ${copied.toLocaleString('en-US')} / ${manifest.files.count.toLocaleString('en-US')}`);
     }
@@ -123,6 +130,13 @@ export async function verifyBackup(directory: string, log: (line: string) => voi
   if (manifest.format !== BACKUP_FORMAT || manifest.version !== BACKUP_VERSION) {
     throw new BackupInvalidError(`${directory} is not a backup this version can restore (format ${manifest.format} ${manifest.version})`);
   }
+  if (!Array.isArray(manifest.collections) || manifest.collections.length === 0) {
+    throw new BackupInvalidError(`The manifest in ${directory} lists no collections: there is nothing to restore`);
+  }
+  const names = manifest.collections.map((entry) => entry.name);
+  const refused = names.filter((name, index) => !isRestorableCollection(name) || names.indexOf(name) !== index);
+  if (refused.length > 0)
+    throw new BackupInvalidError(`The manifest names collections that cannot be restored (or twice): ${refused.join(', ')}`);
   const problems: string[] = [];
   const check = async (relativePath: string, expected: { sha256: string; bytes: number }) => {
     try {
@@ -137,6 +151,10 @@ export async function verifyBackup(directory: string, log: (line: string) => voi
   if (problems.length === 0 && manifest.files) {
     let checked = 0;
     for await (const file of fileEntries(directory, manifest)) {
+      if (!isPlainRelativePath(file.path)) {
+        problems.push(`${FILES_LIST}: ${JSON.stringify(file.path)} is not a path within the attachments directory`);
+        break;
+      }
       await check(join(FILES_DIR, file.path), file);
       checked += 1;
       if (problems.length >= 20) break;
@@ -157,6 +175,17 @@ async function* lines(path: string): AsyncGenerator<string> {
 
 async function* fileEntries(directory: string, manifest: BackupManifest): AsyncGenerator<FileEntry> {
   for await (const line of lines(join(directory, manifest.files!.list))) yield JSON.parse(line) as FileEntry;
+}
+
+/** A relative path of plain segments: no absolute path, no `.` or `..`, no empty segment, no temporary file. */
+function isPlainRelativePath(path: unknown): path is string {
+  return (
+    typeof path === 'string' &&
+    path.length > 0 &&
+    !isAbsolute(path) &&
+    path.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..' && !/[\\\0]/.test(segment)) &&
+    !path.endsWith(PARTIAL_SUFFIX)
+  );
 }
 
 /** A path named by the backup, refused when it would lead out of `root`. */
