@@ -115,15 +115,13 @@ async function contentsOf(db: mongoose.mongo.Db): Promise<Record<string, unknown
       const { conversationId, attachmentId } = await seed(source);
       // Number types that JavaScript alone would blur: a whole double, small and large int64, -0.
       const { Double, Int32, Long } = mongoose.mongo.BSON;
-      await source.db
-        .collection('numbers')
-        .insertOne({
-          whole: new Double(3),
-          small: Long.fromNumber(5),
-          big: Long.fromString('1099511627776'),
-          int: new Int32(7),
-          negativeZero: new Double(-0),
-        });
+      await source.db.collection('numbers').insertOne({
+        whole: new Double(3),
+        small: Long.fromNumber(5),
+        big: Long.fromString('1099511627776'),
+        int: new Int32(7),
+        negativeZero: new Double(-0),
+      });
       const before = await served(source, conversationId, attachmentId);
       expect((before.search as { items: unknown[] }).items.length).toBeGreaterThan(0);
 
