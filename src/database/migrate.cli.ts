@@ -1,8 +1,7 @@
-import mongoose from 'mongoose';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { loadAppConfig } from '../common/config/app-config.js';
 import { MigrationRunner } from './migrations/migration-runner.js';
-import { resolveMongoStore } from './store/mongo-store.js';
+import { withStoreDatabase } from './store/store-database.js';
 
 // `npm run migrate [-- up|down|status]`: the deploy-time way to apply schema changes, against
 // MONGODB_URI or, without it, the same embedded store `npm start` uses. Output is for a terminal.
@@ -13,15 +12,10 @@ async function main(): Promise<void> {
   if (!['up', 'down', 'status'].includes(command)) {
     throw new Error(USAGE);
   }
-  const config = loadAppConfig();
-  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const client = new mongoose.mongo.MongoClient(store.uri);
-  try {
-    await client.connect();
-    const runner = new MigrationRunner(client.db(config.mongo.dbName), MIGRATIONS, {
+  await withStoreDatabase(loadAppConfig(), async (db) => {
+    const runner = new MigrationRunner(db, MIGRATIONS, {
       log: (message) => process.stdout.write(`${message}\n`),
     });
-    process.stdout.write(`store: ${store.description}, database: ${client.db(config.mongo.dbName).databaseName}\n`);
     if (command === 'up') {
       const applied = await runner.up();
       process.stdout.write(applied.length > 0 ? `applied ${applied.length} migration(s)\n` : 'nothing to apply: schema is up to date\n');
@@ -35,10 +29,7 @@ async function main(): Promise<void> {
         );
       }
     }
-  } finally {
-    await client.close();
-    await store.stop();
-  }
+  });
 }
 
 main().catch((error: unknown) => {

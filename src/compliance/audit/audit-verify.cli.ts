@@ -1,6 +1,5 @@
-import mongoose from 'mongoose';
 import { loadAppConfig } from '../../common/config/app-config.js';
-import { resolveMongoStore } from '../../database/store/mongo-store.js';
+import { withStoreDatabase } from '../../database/store/store-database.js';
 import { verifyAuditChain } from './audit-verify.js';
 
 // `npm run audit:verify`: checks the whole audit chain (against MONGODB_URI or, without it, the
@@ -11,12 +10,7 @@ const EXIT_UNCHECKED = 2;
 
 async function main(): Promise<number> {
   const config = loadAppConfig();
-  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const client = new mongoose.mongo.MongoClient(store.uri);
-  try {
-    await client.connect();
-    const db = client.db(config.mongo.dbName);
-    process.stdout.write(`store: ${store.description}, database: ${db.databaseName}\n`);
+  return withStoreDatabase(config, async (db) => {
     const report = await verifyAuditChain(db, config.compliance.auditHashKey);
     if (report.entries === 0 && report.intact) {
       process.stdout.write('audit log: intact (no entries)\n');
@@ -36,10 +30,7 @@ async function main(): Promise<number> {
         `${report.entries} entries before it verified${report.entries > 0 ? ` (seq ${report.firstSeq}..${report.lastSeq})` : ''}${start}\n`,
     );
     return EXIT_BROKEN;
-  } finally {
-    await client.close();
-    await store.stop();
-  }
+  });
 }
 
 main().then(

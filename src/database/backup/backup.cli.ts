@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import mongoose from 'mongoose';
 import { loadAppConfig } from '../../common/config/app-config.js';
-import { resolveMongoStore } from '../store/mongo-store.js';
+import { withStoreDatabase } from '../store/store-database.js';
 import { writeBackup } from './backup.js';
 
 // `npm run backup -- --out DIR`: every collection and the attachment files, with a manifest of
@@ -13,30 +12,23 @@ const USAGE = 'usage: npm run backup -- --out DIR';
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { out: { type: 'string' } }, strict: true });
   if (!values.out) throw new Error(USAGE);
+  const out = resolve(values.out);
   const config = loadAppConfig();
-  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const client = new mongoose.mongo.MongoClient(store.uri);
-  try {
-    await client.connect();
-    const db = client.db(config.mongo.dbName);
-    process.stdout.write(`store: ${store.description}, database: ${db.databaseName}\n`);
+  await withStoreDatabase(config, async (db) => {
     const attachmentsDir = config.attachments.storage === 'local' ? resolve(config.attachments.directory) : null;
-    const manifest = await writeBackup(db, { out: resolve(values.out), attachmentsDir, log: (line) => process.stderr.write(`${line}\n`) });
+    const manifest = await writeBackup(db, { out, attachmentsDir, log: (line) => process.stderr.write(`${line}\n`) });
     const documents = manifest.collections.reduce((sum, entry) => sum + entry.documents, 0);
     process.stdout.write(
       `backed up ${manifest.collections.length} collections (${documents.toLocaleString('en-US')} documents)` +
         `${manifest.files ? `, ${manifest.files.count.toLocaleString('en-US')} attachment files` : ''}` +
-        `, schema ${manifest.schemaVersion ?? 'none'}, into ${resolve(values.out)}\n`,
+        `, schema ${manifest.schemaVersion ?? 'none'}, into ${out}\n`,
     );
     if (manifest.changedDuringBackup.length > 0) {
       process.stdout.write(
         `warning: ${manifest.changedDuringBackup.join(', ')} changed while the backup ran; for a backup of one moment, stop the app (or its writes) first\n`,
       );
     }
-  } finally {
-    await client.close();
-    await store.stop();
-  }
+  });
 }
 
 main().catch((error: unknown) => {

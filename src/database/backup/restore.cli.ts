@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import mongoose from 'mongoose';
 import { MIGRATIONS } from '../../../migrations/index.js';
 import { loadAppConfig } from '../../common/config/app-config.js';
-import { resolveMongoStore } from '../store/mongo-store.js';
+import { withStoreDatabase } from '../store/store-database.js';
 import { BackupInvalidError, restoreBackup, verifyBackup } from './restore.js';
 
 // `npm run restore -- --from DIR [--force]`: checks the backup's checksums, then restores it into
@@ -25,12 +24,7 @@ async function main(): Promise<void> {
     );
   }
   const config = loadAppConfig();
-  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const client = new mongoose.mongo.MongoClient(store.uri);
-  try {
-    await client.connect();
-    const db = client.db(config.mongo.dbName);
-    process.stdout.write(`store: ${store.description}, database: ${db.databaseName}\n`);
+  await withStoreDatabase(config, async (db) => {
     const attachmentsDir = config.attachments.storage === 'local' ? resolve(config.attachments.directory) : null;
     await restoreBackup(db, manifest, { from, attachmentsDir, force: values.force, log });
     const documents = manifest.collections.reduce((sum, entry) => sum + entry.documents, 0);
@@ -40,10 +34,7 @@ async function main(): Promise<void> {
         `${manifest.files ? `, ${manifest.files.count.toLocaleString('en-US')} attachment files (checksums checked)` : ''}` +
         ` from ${from}\n${pending > 0 ? `${pending} migration(s) newer than the backup: the app applies them at start (or npm run migrate)\n` : ''}`,
     );
-  } finally {
-    await client.close();
-    await store.stop();
-  }
+  });
 }
 
 main().catch((error: unknown) => {
