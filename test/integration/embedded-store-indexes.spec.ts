@@ -101,6 +101,18 @@ describe('queries served by secondary indexes', () => {
     await expectSameAsScan(filter());
   });
 
+  it.each([
+    ['equality', () => ({ owner: ids[0] })],
+    ['a date range', () => ({ at: { $gte: new Date(2000), $lt: new Date(8000) } })],
+    ['_id $in with a further condition', () => ({ _id: { $in: [] as mongoose.Types.ObjectId[] }, n: 1 })],
+    ['a value nobody has', () => ({ owner: 'nobody' })],
+  ])('answers an aggregation and countDocuments whose $match an index serves (%s) as a scan does', async (_case, filter) => {
+    const pipeline = (match: object) => [{ $match: match }, { $group: { _id: '$owner', n: { $sum: 1 } } }, { $sort: { _id: 1 } }];
+    const viaIndex = await collection.aggregate(pipeline(filter())).toArray();
+    expect(viaIndex).toEqual(await collection.aggregate(pipeline({ $or: [filter()] })).toArray());
+    expect(await collection.countDocuments(filter())).toBe(await collection.countDocuments({ $or: [filter()] }));
+  });
+
   it('finds documents by a dotted index path (not an empty answer)', async () => {
     expect(await expectSameAsScan({ 'meta.id': 'm1' })).toHaveLength(1);
     expect(await expectSameAsScan({ 'parts.id': 'p2' })).toHaveLength(2);

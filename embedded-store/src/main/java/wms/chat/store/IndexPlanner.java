@@ -13,6 +13,7 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 
 /**
@@ -32,6 +33,55 @@ final class IndexPlanner {
   static final String PLAN_COMMAND = "wmsIndexPlan";
 
   private IndexPlanner() {}
+
+  /** The leading $match of the aggregation this thread is running, for the collection it reads (see {@link #leadingMatchOf}). */
+  private static final ThreadLocal<PendingMatch> LEADING_MATCH = new ThreadLocal<>();
+  /** Operators a query cannot serve as it serves a $match stage; a $match holding one is left to the stage. */
+  private static final List<String> STAGE_ONLY = List.of("$expr", "$text", "$where", "$jsonSchema");
+
+  private record PendingMatch(String collection, Document match) {}
+
+  /**
+   * The store's own commands and what it adds to mongo-java-server's: {@link #PLAN_COMMAND}, and
+   * an aggregation whose first stage is a $match hands that match to the collection it reads
+   * (mongo-java-server starts every aggregation from the whole collection), which serves it from
+   * an index through {@link #leadingMatchOf}. The $match stage still runs on what it gets.
+   */
+  static Document handleCommand(MongoDatabase database, String command, Document query, Supplier<Document> mongoJavaServer) {
+    if (PLAN_COMMAND.equalsIgnoreCase(command)) {
+      return plan(database, command, query);
+    }
+    Document match = "aggregate".equalsIgnoreCase(command) ? leadingMatch(query) : null;
+    if (match == null) {
+      return mongoJavaServer.get();
+    }
+    LEADING_MATCH.set(new PendingMatch(database.getDatabaseName() + "." + query.get(command), match));
+    try {
+      return mongoJavaServer.get();
+    } finally {
+      LEADING_MATCH.remove();
+    }
+  }
+
+  /** The leading $match of the aggregation this thread runs on `fullName`, once (a $lookup or $facet reading it again starts from everything). */
+  static Document leadingMatchOf(String fullName) {
+    PendingMatch pending = LEADING_MATCH.get();
+    if (pending == null || !pending.collection().equals(fullName)) {
+      return null;
+    }
+    LEADING_MATCH.remove();
+    return pending.match();
+  }
+
+  private static Document leadingMatch(Document command) {
+    if (!(command.get("pipeline") instanceof List<?> pipeline) || pipeline.isEmpty()) {
+      return null;
+    }
+    if (!(pipeline.get(0) instanceof Document first) || first.size() != 1 || !(first.get("$match") instanceof Document match)) {
+      return null;
+    }
+    return STAGE_ONLY.stream().anyMatch(match::containsKey) ? null : match;
+  }
 
   /** An index and the part of the query it is asked for. */
   record Plan<P>(Index<P> index, Document probe) {

@@ -21,7 +21,9 @@ import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
 import java.util.List;
+import java.util.Objects;
 import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
 
 /**
  * The store's memory and file backends, with {@link SecondaryIndex} for every non-unique index and
@@ -41,9 +43,7 @@ final class IndexedBackends {
       return new MemoryDatabase(databaseName, getCursorRegistry()) {
         @Override
         public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver resolver, Oplog oplog) {
-          return IndexPlanner.PLAN_COMMAND.equalsIgnoreCase(command)
-              ? IndexPlanner.plan(this, command, query)
-              : super.handleCommand(channel, command, query, resolver, oplog);
+          return IndexPlanner.handleCommand(this, command, query, () -> super.handleCommand(channel, command, query, resolver, oplog));
         }
 
         @Override
@@ -65,9 +65,7 @@ final class IndexedBackends {
     return new H2Database(databaseName, store, backend.cursors()) {
       @Override
       public Document handleCommand(Channel channel, String command, Document query, DatabaseResolver resolver, Oplog oplog) {
-        return IndexPlanner.PLAN_COMMAND.equalsIgnoreCase(command)
-            ? IndexPlanner.plan(this, command, query)
-            : super.handleCommand(channel, command, query, resolver, oplog);
+        return IndexPlanner.handleCommand(this, command, query, () -> super.handleCommand(channel, command, query, resolver, oplog));
       }
 
       @Override
@@ -90,6 +88,13 @@ final class IndexedBackends {
       super(database, name, options, cursors);
     }
 
+    /** An aggregation's start: the documents its leading $match selects, through the planner, when it has one. */
+    @Override
+    public Stream<Document> queryAllAsStream() {
+      Document match = IndexPlanner.leadingMatchOf(getFullName());
+      return match == null ? super.queryAllAsStream() : handleQueryAsStream(match);
+    }
+
     @Override
     protected QueryResult queryDocuments(Document query, Document orderBy, int skip, int limit, int batchSize, Document fields) {
       IndexPlanner.Plan<Integer> plan = IndexPlanner.choose(getIndexes(), query);
@@ -106,13 +111,23 @@ final class IndexedBackends {
     }
 
     /**
-     * Where an aggregation (and so countDocuments) starts: every document, read one at a time from
-     * the data file's map (a consistent snapshot of it) as the pipeline asks for them, instead of
-     * collected into one list first, which at a million messages filled the Java heap.
+     * Where an aggregation (and so countDocuments) starts: the candidates of the index that serves
+     * its leading $match, or else every document, read one at a time from the data file's map (a
+     * consistent snapshot of it) as the pipeline asks for them, instead of collected into one list
+     * first, which at a million messages filled the Java heap.
      */
     @Override
     public Stream<Document> queryAllAsStream() {
-      return streamAllDocumentsWithPosition().map(DocumentWithPosition::getDocument);
+      Document match = IndexPlanner.leadingMatchOf(getFullName());
+      IndexPlanner.Plan<Object> plan;
+      synchronized (this) {
+        plan = match == null ? null : IndexPlanner.choose(getIndexes(), match);
+      }
+      if (plan == null) {
+        return streamAllDocumentsWithPosition().map(DocumentWithPosition::getDocument);
+      }
+      // The index's candidates, read one at a time (one deleted meanwhile is skipped); the $match stage filters them.
+      return StreamSupport.stream(plan.positions().spliterator(), false).map(this::getDocument).filter(Objects::nonNull);
     }
 
     @Override
