@@ -9,6 +9,7 @@ import request from 'supertest';
 import type TestAgent from 'supertest/lib/agent.js';
 import { createApp } from '../../src/bootstrap.js';
 import { loadAppConfig } from '../../src/common/config/app-config.js';
+import { StoreStatus } from '../../src/database/store-status.js';
 
 export const TEST_JWT_SECRET = 'test-secret-for-the-suite-only-0123456789';
 
@@ -45,6 +46,7 @@ export async function startTestApp(
   const dbName = options.dbName ?? `test_${randomBytes(6).toString('hex')}`;
   const app = await createApp({ config, database: { uri, dbName }, logDestination: options.logDestination });
   await app.init();
+  await untilReady(app.get(StoreStatus));
   const connection = app.get<mongoose.Connection>(getConnectionToken());
   const token = (
     sub: string,
@@ -65,4 +67,16 @@ export async function startTestApp(
       await app.close();
     },
   };
+}
+
+/** How long a test app may take to become ready (a loaded machine can miss the first connection attempt; the app retries after 1 s). */
+const READY_WITHIN_MS = 30_000;
+
+/**
+ * Waits until the app can serve (connected, migrated), as an orchestrator waits for readiness before
+ * sending traffic; after READY_WITHIN_MS the test goes on and its requests answer 503 with the reason.
+ */
+async function untilReady(status: StoreStatus): Promise<void> {
+  const deadline = Date.now() + READY_WITHIN_MS;
+  while (!status.availability().available && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
