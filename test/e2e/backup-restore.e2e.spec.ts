@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -213,6 +213,46 @@ async function contentsOf(db: mongoose.mongo.Db): Promise<Record<string, unknown
       expect(tampered.stderr).toContain(`files/${listed.path}: checksum mismatch`);
       const probe = await start(await directory('wms-backup-probe-'), emptyDb);
       expect(await probe.db.collection('chat_messages').countDocuments({})).toBe(0);
+    }, 120_000);
+
+    it('refuses an empty database, an output inside the attachments, a backup from a newer schema and file paths leading out', async () => {
+      const emptyDb = `test_${randomBytes(6).toString('hex')}`;
+      const nothing = await runCli(BACKUP_CLI, emptyDb, ['--out', join(await directory('wms-backup-'), 'backup')]);
+      expect(nothing.code).toBe(1);
+      expect(nothing.stderr).toContain('holds no collections');
+
+      const sourceFiles = await directory('wms-backup-source-');
+      const source = await start(sourceFiles);
+      await seed(source);
+      const inside = await runCli(BACKUP_CLI, source.db.databaseName, ['--out', join(sourceFiles, 'backup')], {
+        ATTACHMENTS_DIR: sourceFiles,
+      });
+      expect(inside.code).toBe(1);
+      expect(inside.stderr).toContain('overlap');
+      expect(existsSync(join(sourceFiles, 'backup'))).toBe(false);
+
+      const out = join(await directory('wms-backup-'), 'backup');
+      expect(await runCli(BACKUP_CLI, source.db.databaseName, ['--out', out], { ATTACHMENTS_DIR: sourceFiles })).toMatchObject({ code: 0 });
+      const manifestPath = join(out, 'manifest.json');
+      const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { schemaVersion: string; files: Record<string, unknown> };
+      const restore = async () => runCli(RESTORE_CLI, emptyDb, ['--from', out], { ATTACHMENTS_DIR: await directory('wms-backup-target-') });
+
+      await writeFile(manifestPath, JSON.stringify({ ...manifest, schemaVersion: '9999-from-a-later-version' }));
+      const newer = await restore();
+      expect(newer.code).toBe(1);
+      expect(newer.stderr).toContain('newer than this version');
+
+      // A list whose checksum matches (rewritten with the manifest) but names a path out of the attachments directory.
+      const list = Buffer.from(`${JSON.stringify({ path: '../manifest.json', bytes: 1, sha256: '0'.repeat(64) })}\n`);
+      await writeFile(join(out, 'files.jsonl'), list);
+      const listSha256 = createHash('sha256').update(list).digest('hex');
+      await writeFile(manifestPath, JSON.stringify({ ...manifest, files: { ...manifest.files, listBytes: list.length, listSha256 } }));
+      const escaping = await restore();
+      expect(escaping.code).toBe(1);
+      expect(escaping.stderr).toContain('"../manifest.json" is not a path within the attachments directory');
+      const client = await new mongoose.mongo.MongoClient(process.env.TEST_MONGODB_URI!).connect();
+      expect(await client.db(emptyDb).listCollections().toArray()).toEqual([]);
+      await client.close();
     }, 120_000);
 
     it('moves the data off the embedded store: a backup of the stopped app’s data file restored into another database serves the same', async () => {
