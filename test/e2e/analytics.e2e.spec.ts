@@ -6,6 +6,8 @@ import { runCli } from '../support/cli.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
 const ROLLUP_CLI = 'dist/src/analytics/analytics-rollup.cli.js';
+/** Fires once a year (1 January, 00:00): never during a test. */
+const NEVER = '0 0 1 1 *';
 const API = '/api/v1/chat';
 const ANALYTICS = `${API}/analytics`;
 const DAY = 86_400_000;
@@ -35,7 +37,9 @@ describe('Analytics rollups and dashboard', () => {
   const admin = () => t.auth('root', ['admin']);
 
   beforeAll(async () => {
-    t = await startTestApp({ CHAT_RATE_LIMIT_PER_MINUTE: '1000' });
+    // Rollups here run when the test asks: a scheduled tick (every 15 minutes by the clock) would
+    // keep the lease for its cooldown, and the command-line run below would be skipped.
+    t = await startTestApp({ CHAT_RATE_LIMIT_PER_MINUTE: '1000', CHAT_ANALYTICS_CRON: NEVER });
     history = await seedHistory(t.db, USERS, days);
     const run = await t.http().post(`${ANALYTICS}/rollup`).set(admin()).expect(200);
     expect(run.body).toMatchObject({ status: 'succeeded', error: null });
