@@ -13,6 +13,7 @@ import { dataExports } from './0011-data-exports.js';
 import { legalHoldsAndRetentionPolicies } from './0012-legal-holds-and-retention-policies.js';
 import { erasures } from './0013-erasures.js';
 import { analytics } from './0014-analytics.js';
+import { legacyImport } from './0015-legacy-import.js';
 
 /** Every migration, in id order. A new migration is a new file here and one line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: readonly Migration[] = [
   legalHoldsAndRetentionPolicies,
   erasures,
   analytics,
+  legacyImport,
 ];

@@ -26,6 +26,7 @@ import { UserDataModule } from './common/user-data/user-data.registry.js';
 import { ComplianceModule } from './compliance/compliance.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { AnalyticsModule } from './analytics/analytics.module.js';
+import { LegacyImportModule } from './legacy-import/legacy-import.module.js';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -76,6 +77,7 @@ export class AppModule {
         ...(options.config.websockets.enabled ? [RealtimeModule.forRoot({ chat })] : []),
         ComplianceModule,
         AnalyticsModule.forRoot({ enabled: options.config.chat.enableAnalytics, attachments }),
+        LegacyImportModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };

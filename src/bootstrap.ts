@@ -38,7 +38,9 @@ export async function createApp(options: AppModuleOptions): Promise<NestExpressA
   // The analytics dashboard page: static files that call the API with a pasted token.
   app.getHttpAdapter().getInstance().use(DASHBOARD_PATH, dashboardPage(options.config.chat.enableAnalytics));
   // Bodies of any other type would be dropped unread: 415 instead. Uploads stream multipart themselves.
-  app.use(jsonBodiesOnly({ multipartPaths: [/^\/api\/v\d+\/chat\/messages\/[^/]+\/attachments$/] }));
+  app.use(
+    jsonBodiesOnly({ multipartPaths: [/^\/api\/v\d+\/chat\/messages\/[^/]+\/attachments$/, /^\/api\/v\d+\/chat\/admin\/import\/legacy$/] }),
+  );
   app.useBodyParser('json', { limit: options.config.http.bodyLimit, type: JSON_CONTENT_TYPES });
   // Depth, prototype keys, NUL: checked once the JSON is parsed, before anything walks it recursively.
   app.use(jsonGuardMiddleware);

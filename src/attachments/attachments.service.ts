@@ -28,7 +28,7 @@ import {
 } from './storage/attachment-storage.js';
 import { FileTypeRefusedError, SNIFF_BYTES, sanitizeFileName, sniffFileType } from './upload/file-policy.js';
 import { readHead } from './upload/head-reader.js';
-import { IncomingFilePart, formatMb, readMultipartFiles } from './upload/multipart-reader.js';
+import { IncomingFilePart, formatMb, readMultipartFiles } from '../common/http/multipart-reader.js';
 import { parseRange } from './upload/range.js';
 
 /** The bytes of a stored file, ready to send. */

@@ -46,9 +46,10 @@ export class ConversationsRepository {
 
   async create(
     ownerId: string,
-    data: { title: string | null; role: string; agentKey: string; metadata: Record<string, unknown>; now: Date },
+    data: { id?: Types.ObjectId; title: string | null; role: string; agentKey: string; metadata: Record<string, unknown>; now: Date },
   ): Promise<ConversationRecord> {
     const created = await new this.model({
+      ...(data.id && { _id: data.id }),
       userId: ownerId,
       title: data.title,
       ...searchFields('titleTerms', data.title ?? ''),

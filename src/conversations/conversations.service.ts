@@ -67,6 +67,9 @@ export interface ReservedSlots {
   firstSeq: number;
 }
 
+/** MongoDB's duplicate key error. */
+const DUPLICATE_KEY = 11000;
+
 @Injectable()
 export class ConversationsService {
   private readonly maxMessages: number;
@@ -102,6 +105,33 @@ export class ConversationsService {
       status: record.status,
     });
     return toConversationDto(record);
+  }
+
+  /**
+   * A conversation of imported history (src/legacy-import) under the id the import chose, so a
+   * retried import finds it again; dated at its first message, with the role's default agent.
+   * Answers false when it exists already.
+   */
+  async createImported(
+    ownerId: string,
+    data: { id: Types.ObjectId; title: string | null; role: string; metadata: Record<string, unknown>; createdAt: Date },
+  ): Promise<boolean> {
+    const { agentKey, role } = await this.agents.chooseForConversation({ id: ownerId, roles: [data.role] }, { role: data.role });
+    try {
+      await this.conversations.create(ownerId, {
+        id: data.id,
+        title: data.title,
+        role,
+        agentKey,
+        metadata: data.metadata,
+        now: data.createdAt,
+      });
+    } catch (error) {
+      if ((error as { code?: number }).code === DUPLICATE_KEY) return false;
+      throw error;
+    }
+    this.events.publish(DomainEvent.ConversationCreated, { userId: ownerId, conversationId: data.id.toHexString(), status: 'active' });
+    return true;
   }
 
   async list(ownerId: string, query: ListConversationsQuery): Promise<Page<ConversationDto>> {

@@ -20,6 +20,7 @@ export interface NewMessage {
   generation?: GenerationInfo;
   tokensUsed?: TokenUsage;
   processingTime?: number;
+  legacyKey?: string;
 }
 
 export interface CompletedReply {
@@ -84,6 +85,15 @@ export class MessagesRepository {
     }));
     const inserted = await this.model.insertMany(docs, { ordered: true, lean: false });
     return inserted.map((doc) => doc.toObject<MessageRecord>());
+  }
+
+  /** Which of these legacy keys the owner's messages already carry. */
+  async existingLegacyKeys(ownerId: string, keys: readonly string[]): Promise<Set<string>> {
+    const found = await this.model
+      .find({ legacyKey: trusted({ $in: keys }), userId: ownerId }, { _id: 0, legacyKey: 1 })
+      .lean<{ legacyKey: string }[]>()
+      .exec();
+    return new Set(found.map((record) => record.legacyKey));
   }
 
   /** One page of a conversation's history in `order`, strictly past the cursor; fetches `limit + 1` rows. */

@@ -33,6 +33,8 @@ export interface MessageInput {
   generation?: GenerationInfo;
   tokensUsed?: TokenUsage;
   processingTime?: number;
+  /** An imported legacy record's key (unique): see LegacyImportService. */
+  legacyKey?: string;
 }
 
 /** One message in the incremental export: the REST shape plus what a sync needs. */
@@ -62,6 +64,11 @@ export class MessagesService {
     config: ConfigService<AppConfig, true>,
   ) {
     this.maxMessageLength = config.get('chat', { infer: true }).maxMessageLength;
+  }
+
+  /** Which of these legacy keys (MessageInput.legacyKey) the owner's messages already carry. */
+  existingLegacyKeys(ownerId: string, keys: readonly string[]): Promise<Set<string>> {
+    return keys.length === 0 ? Promise.resolve(new Set()) : this.messages.existingLegacyKeys(ownerId, keys);
   }
 
   /** A client's message: validated, then appended to the conversation. */
@@ -104,6 +111,7 @@ export class MessagesService {
           generation: input.generation,
           tokensUsed: input.tokensUsed,
           processingTime: input.processingTime,
+          ...(input.legacyKey !== undefined && { legacyKey: input.legacyKey }),
         })),
       );
     } catch (error) {

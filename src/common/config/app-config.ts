@@ -116,6 +116,11 @@ export interface AppConfig {
     /** CHAT_ANALYTICS_SUPERVISOR_ROLE: holders of this role see the figures of every WMS role they hold. */
     supervisorRole: string;
   };
+  /** The legacy store's import (src/legacy-import). */
+  legacyImport: {
+    /** CHAT_LEGACY_IMPORT_MAX_MB: the largest dump `POST /chat/admin/import/legacy` takes (the command line has no limit). */
+    maxUploadBytes: number;
+  };
   /** The Prometheus exposition at `/metrics` (src/metrics). */
   metrics: {
     /** METRICS_TOKEN: when set, a scrape must send `Authorization: Bearer <token>`; unset, `/metrics` is open. */
@@ -247,6 +252,9 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       cron: reader.cron('CHAT_ANALYTICS_CRON', '*/15 * * * *'),
       timeZone: reader.timeZone('CHAT_ANALYTICS_TIMEZONE', 'UTC'),
       supervisorRole: reader.roleName('CHAT_ANALYTICS_SUPERVISOR_ROLE', 'supervisor'),
+    },
+    legacyImport: {
+      maxUploadBytes: reader.integer('CHAT_LEGACY_IMPORT_MAX_MB', 1024, 1, 1_048_576) * 1024 * 1024,
     },
     metrics: {
       token: reader.secret('METRICS_TOKEN', 16),

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { HttpStatus } from '@nestjs/common';
 import busboy from 'busboy';
 import { Readable, Transform } from 'node:stream';
-import { AppException } from '../../common/errors/app-exceptions.js';
-import { ErrorCode } from '../../common/errors/error-codes.js';
+import { AppException } from '../errors/app-exceptions.js';
+import { ErrorCode } from '../errors/error-codes.js';
 
 export const FILE_FIELD = 'file';
 

@@ -12,6 +12,7 @@ export const AUDIT_ACTIONS = [
   'agent.changed',
   'auth.failure-burst',
   'audit.pruned',
+  'legacy-import.started',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

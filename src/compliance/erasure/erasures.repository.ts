@@ -54,6 +54,15 @@ export class ErasuresRepository {
       .exec();
   }
 
+  /** The subject's latest erasure or anonymisation that is done or in progress (failed ones left nothing behind to respect). */
+  latestNotFailed(subjectHash: string): Promise<Pick<ErasureRecord, 'mode' | 'state' | 'startedAt'> | null> {
+    return this.model
+      .findOne({ subjectHash, state: trusted({ $ne: 'failed' }) }, { mode: 1, state: 1, startedAt: 1 })
+      .sort({ startedAt: -1 })
+      .lean<Pick<ErasureRecord, 'mode' | 'state' | 'startedAt'>>()
+      .exec();
+  }
+
   /** Takes over this record if it is in progress and nobody's claim holds (its runner stopped, or it waits for a retry). */
   claim(id: Types.ObjectId, claim: ErasureClaim, now: Date): Promise<ErasureRecord | null> {
     return this.model

@@ -56,12 +56,18 @@ export interface IndexSpec {
   key: Record<string, 1 | -1>;
   name: string;
   unique?: boolean;
+  /** Leaves documents without the fields out of the index (so a unique index binds only those that have them). */
+  sparse?: boolean;
 }
 
 /** Creates each index; creating one that already exists with the same definition is a no-op. */
 export async function createIndexes(db: Db, indexes: readonly IndexSpec[]): Promise<void> {
   for (const index of indexes) {
-    await db.collection(index.collection).createIndex(index.key, { name: index.name, unique: index.unique ?? false });
+    await db.collection(index.collection).createIndex(index.key, {
+      name: index.name,
+      unique: index.unique ?? false,
+      ...(index.sparse && { sparse: true }),
+    });
   }
 }
 

@@ -119,6 +119,13 @@ export class Message {
   @Prop({ type: Number, default: 0, min: 0 })
   attachmentCount!: number;
 
+  /**
+   * A message imported from the legacy store: a keyed hash of its user, legacy conversation and
+   * place there (src/legacy-import), so importing the same dump again adds nothing. Not read by default.
+   */
+  @Prop({ type: String, default: undefined, select: false })
+  legacyKey?: string;
+
   /** Milliseconds the server spent producing this message (assistant replies). */
   @Prop({ type: Number, default: undefined, min: 0 })
   processingTime?: number;
@@ -145,3 +152,5 @@ MessageSchema.index({ userId: 1, searchTerms: 1, timestamp: -1 });
 MessageSchema.index({ updatedAt: 1, _id: 1 });
 // 0014: analytics rollups — every message written within a day, in time order.
 MessageSchema.index({ timestamp: 1 });
+// 0015: legacy import — one message per legacy record (imported messages only).
+MessageSchema.index({ legacyKey: 1 }, { unique: true, sparse: true });
