@@ -1,4 +1,4 @@
-import { INestApplication, VersioningType } from '@nestjs/common';
+import { INestApplication, INestApplicationContext, VersioningType } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
@@ -17,6 +17,7 @@ import { AppMetrics } from './metrics/app-metrics.js';
 import { httpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { METRICS_PATH, documentMetricsEndpoint, metricsEndpoint } from './metrics/metrics-endpoint.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
+import { resolveMongoStore, type MongoStore } from './database/store/mongo-store.js';
 
 export const API_DOCS_PATH = 'api/docs';
 
@@ -107,5 +108,35 @@ function declareConfiguredLimits(document: OpenAPIObject, config: AppConfig): vo
       item.post?.requestBody as { content?: Record<string, { schema?: { properties?: Record<string, object> } }> } | undefined
     )?.content?.['multipart/form-data']?.schema?.properties?.file;
     if (upload) Object.assign(upload, { maxItems: config.attachments.maxFilesPerUpload });
+  }
+}
+
+/**
+ * For the command-line tools that work through the app's services: the application context (no
+ * HTTP, jobs registered but never fired by themselves) on the store `npm start` would use
+ * (MONGODB_URI, else mongod on PATH, else the embedded store in DATA_DIR); runs `work`, then
+ * closes the context and stops a store it started.
+ */
+export async function withAppContext<T>(
+  config: AppConfig,
+  work: (app: INestApplicationContext, store: MongoStore) => Promise<T>,
+): Promise<T> {
+  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
+  try {
+    const app = await NestFactory.createApplicationContext(
+      AppModule.forRoot({
+        config,
+        database: { uri: store.uri, dbName: config.mongo.dbName, serverSelectionTimeoutMs: config.mongo.serverSelectionTimeoutMs, store },
+        scheduleJobs: false,
+      }),
+      { logger: ['error'] },
+    );
+    try {
+      return await work(app, store);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await store.stop();
   }
 }

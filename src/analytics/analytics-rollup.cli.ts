@@ -1,7 +1,5 @@
-import { NestFactory } from '@nestjs/core';
-import { AppModule } from '../app.module.js';
+import { withAppContext } from '../bootstrap.js';
 import { loadAppConfig } from '../common/config/app-config.js';
-import { resolveMongoStore } from '../database/store/mongo-store.js';
 import { AnalyticsRollupJob } from './analytics-rollup.job.js';
 import { AnalyticsCalendar } from './rollup/calendar.js';
 
@@ -28,16 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${USAGE}\n(--from must be a date on or before --to)\n`);
     return EXIT_USAGE;
   }
-  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({
-      config,
-      database: { uri: store.uri, dbName: config.mongo.dbName, serverSelectionTimeoutMs: config.mongo.serverSelectionTimeoutMs, store },
-      scheduleJobs: false,
-    }),
-    { logger: ['error'] },
-  );
-  try {
+  return withAppContext(config, async (app, store) => {
     const started = Date.now();
     process.stdout.write(`rolling up ${from.key} to ${to.key} (${config.analytics.timeZone}) on ${store.description}\n`);
     const run = await app.get(AnalyticsRollupJob).backfill({
@@ -55,10 +44,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     process.stdout.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(run.counts)}\n`);
     return 0;
-  } finally {
-    await app.close();
-    await store.stop();
-  }
+  });
 }
 
 function parseArguments(argv: readonly string[]): { from?: string; to?: string } {

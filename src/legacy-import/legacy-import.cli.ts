@@ -3,10 +3,8 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { NestFactory } from '@nestjs/core';
-import { AppModule } from '../app.module.js';
+import { withAppContext } from '../bootstrap.js';
 import { loadAppConfig } from '../common/config/app-config.js';
-import { resolveMongoStore } from '../database/store/mongo-store.js';
 import { LegacyImportBusyError, LegacyImportRoleError, LegacyImportService, type LegacyImportCounts } from './legacy-import.service.js';
 import { DEFAULT_LEGACY_ROLE, LegacyImportReportFile, describeCounts } from './legacy-import-report.js';
 
@@ -43,58 +41,48 @@ async function main(): Promise<number> {
   const reportPath = resolve(values.report ?? `legacy-import-report-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 
   const config = loadAppConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
-  const store = await resolveMongoStore({ uri: config.mongo.uri, persistence: { dataDir: config.mongo.dataDir } });
-  const app = await NestFactory.createApplicationContext(
-    AppModule.forRoot({
-      config,
-      database: { uri: store.uri, dbName: config.mongo.dbName, serverSelectionTimeoutMs: config.mongo.serverSelectionTimeoutMs, store },
-      scheduleJobs: false,
-    }),
-    { logger: ['error'] },
-  );
-  const report = await LegacyImportReportFile.open(reportPath, { file, dryRun, dumpedAt });
-  try {
-    const started = Date.now();
-    let bytes = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const progress = new ProgressLine(info.size, started);
-    process.stderr.write(`${dryRun ? 'checking' : 'importing'} ${file} (${megabytes(info.size)}) into ${store.description}\n`);
-    const result = await app.get(LegacyImportService).import(createReadStream(file).pipe(counter), {
-      dryRun,
-      defaultRole: values.role,
-      dumpedAt,
-      report: (entry) => report.add(entry),
-      onProgress: (counts) => progress.show(bytes, counts),
-    });
-    progress.end();
-    await report.close(result);
-    const seconds = (Date.now() - started) / 1000;
-    process.stdout.write(
-      `${dryRun ? 'dry run, nothing written: ' : ''}${describeCounts(result.counts, dryRun)} in ${seconds.toFixed(1)} s` +
-        `; shapes found: ${result.shapes.join(', ') || 'none'}; report: ${reportPath}\n`,
-    );
-    if (result.error) process.stderr.write(`the dump could not be read to its end: ${result.error}\n`);
-    return result.counts.rejected > 0 || !result.complete ? EXIT_REJECTED : 0;
-  } catch (error) {
-    await report.close(null, error as Error).catch(() => undefined);
-    if (error instanceof LegacyImportRoleError) {
-      process.stderr.write(`${error.message}\n`);
-      return EXIT_USAGE;
+  return withAppContext(config, async (app, store) => {
+    const report = await LegacyImportReportFile.open(reportPath, { file, dryRun, dumpedAt });
+    try {
+      const started = Date.now();
+      let bytes = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          bytes += chunk.length;
+          done(null, chunk);
+        },
+      });
+      const progress = new ProgressLine(info.size, started);
+      process.stderr.write(`${dryRun ? 'checking' : 'importing'} ${file} (${megabytes(info.size)}) into ${store.description}\n`);
+      const result = await app.get(LegacyImportService).import(createReadStream(file).pipe(counter), {
+        dryRun,
+        defaultRole: values.role,
+        dumpedAt,
+        report: (entry) => report.add(entry),
+        onProgress: (counts) => progress.show(bytes, counts),
+      });
+      progress.end();
+      await report.close(result);
+      const seconds = (Date.now() - started) / 1000;
+      process.stdout.write(
+        `${dryRun ? 'dry run, nothing written: ' : ''}${describeCounts(result.counts, dryRun)} in ${seconds.toFixed(1)} s` +
+          `; shapes found: ${result.shapes.join(', ') || 'none'}; report: ${reportPath}\n`,
+      );
+      if (result.error) process.stderr.write(`the dump could not be read to its end: ${result.error}\n`);
+      return result.counts.rejected > 0 || !result.complete ? EXIT_REJECTED : 0;
+    } catch (error) {
+      await report.close(null, error as Error).catch(() => undefined);
+      if (error instanceof LegacyImportRoleError) {
+        process.stderr.write(`${error.message}\n`);
+        return EXIT_USAGE;
+      }
+      if (error instanceof LegacyImportBusyError) {
+        process.stderr.write(`${error.message}\n`);
+        return EXIT_REJECTED;
+      }
+      throw error;
     }
-    if (error instanceof LegacyImportBusyError) {
-      process.stderr.write(`${error.message}\n`);
-      return EXIT_REJECTED;
-    }
-    throw error;
-  } finally {
-    await app.close();
-    await store.stop();
-  }
+  });
 }
 
 /** A progress bar on a terminal; a line every few seconds otherwise (logs, CI). */
