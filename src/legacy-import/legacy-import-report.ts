@@ -12,8 +12,12 @@ export const DEFAULT_LEGACY_ROLE = 'warehouse_operator';
  */
 export class LegacyImportReportFile {
   private first = true;
+  /** A write that failed (a full disk): every later write and the close reject with it. */
+  private failure: Error | null = null;
 
-  private constructor(private readonly out: WriteStream) {}
+  private constructor(private readonly out: WriteStream) {
+    out.on('error', (error) => (this.failure ??= error));
+  }
 
   static async open(path: string, about: { file: string; dryRun: boolean; dumpedAt: Date }): Promise<LegacyImportReportFile> {
     const out = createWriteStream(path, { flags: 'w' });
@@ -44,12 +48,24 @@ export class LegacyImportReportFile {
       .map(([name, value]) => `  ${JSON.stringify(name)}: ${JSON.stringify(value)}`)
       .join(',\n');
     await this.write(`${this.first ? '' : '\n  '}],\n${fields}\n}\n`);
-    this.out.end();
-    await once(this.out, 'finish');
+    await new Promise<void>((resolve, reject) => {
+      this.out.end();
+      this.out.once('finish', resolve).once('close', () => (this.failure ? reject(this.failure) : resolve()));
+    });
   }
 
   private async write(text: string): Promise<void> {
-    if (!this.out.write(text)) await once(this.out, 'drain');
+    this.assertWritable();
+    if (!this.out.write(text)) {
+      await new Promise<void>((resolve) => {
+        this.out.once('drain', resolve).once('close', resolve);
+      });
+    }
+    this.assertWritable();
+  }
+
+  private assertWritable(): void {
+    if (this.failure) throw this.failure;
   }
 }
 

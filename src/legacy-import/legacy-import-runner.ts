@@ -1,5 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -103,14 +104,23 @@ export class LegacyImportRunner implements OnModuleInit, OnModuleDestroy {
         [{ field: 'file', messages: ['the legacy dump (chat_backup.json) is required'] }],
       );
     }
-    const { size } = await stat(dumpPath);
-    const run = await this.runs.insertQueued({
-      _id: id,
-      dryRun: upload.dryRun,
-      defaultRole: upload.defaultRole,
-      bytes: size,
-      dumpedAt: new Date(),
-    });
+    let run: LegacyImportRunRecord;
+    let size: number;
+    try {
+      ({ size } = await stat(dumpPath));
+      run = await this.runs.insertQueued({
+        _id: id,
+        dryRun: upload.dryRun,
+        defaultRole: upload.defaultRole,
+        bytes: size,
+        dumpedAt: new Date(),
+        storedOn: hostname(),
+      });
+    } catch (error) {
+      // A dump no run record names would never be removed: it names people.
+      await rm(dumpPath, { force: true });
+      throw error;
+    }
     await this.audit.record({
       action: 'legacy-import.started',
       actor: { userId: admin.id, roles: admin.roles },
@@ -159,15 +169,20 @@ export class LegacyImportRunner implements OnModuleInit, OnModuleDestroy {
       dryRun: run.dryRun,
       dumpedAt: run.dumpedAt,
     });
+    // Stopped by shutdown, or when the run's claim was lost (another instance resumed it meanwhile).
+    const claimLost = new AbortController();
     try {
       const result = await this.imports.import(createReadStream(dumpPath), {
         dryRun: run.dryRun,
         defaultRole: run.defaultRole,
         dumpedAt: run.dumpedAt,
-        signal: this.shutdown.signal,
+        signal: AbortSignal.any([this.shutdown.signal, claimLost.signal]),
         report: (entry) => report.add(entry),
         onProgress: (counts) =>
-          void this.runs.progress(id, this.instance, new Date(Date.now() + CLAIM_MS), { ...counts }).catch(() => undefined),
+          void this.runs.progress(id, this.instance, new Date(Date.now() + CLAIM_MS), { ...counts }).then(
+            (held) => held || claimLost.abort(new Error('the run lost its claim: another instance took it over')),
+            () => undefined,
+          ),
       });
       await report.close(result);
       await this.runs.finish(id, this.instance, {
@@ -177,17 +192,20 @@ export class LegacyImportRunner implements OnModuleInit, OnModuleDestroy {
         complete: result.complete,
         error: result.error,
       });
-      // The dump names people: it goes once imported.
-      await rm(dumpPath, { force: true });
+      // The dump names people: it goes once imported (or, failing that, with the run after 7 days).
+      await rm(dumpPath, { force: true }).catch((error: unknown) =>
+        this.logger.warn({ err: error, importId: id.toHexString() }, 'legacy import: the imported dump could not be removed yet'),
+      );
     } catch (error) {
       await report.close(null, error as Error).catch(() => undefined);
+      if (claimLost.signal.aborted) return;
       if (this.shutdown.signal.aborted) {
-        await this.runs.release(id, this.instance);
+        await this.runs.release(id, this.instance, { refundAttempt: false });
         return;
       }
       if (error instanceof LegacyImportBusyError) {
         // Another import holds the lease: this one waits its turn (the job starts it again).
-        await this.runs.release(id, this.instance);
+        await this.runs.release(id, this.instance, { refundAttempt: true });
         this.logger.log({ importId: id.toHexString(), reason: BUSY }, `legacy import ${id.toHexString()} waits: ${error.message}`);
         return;
       }
@@ -200,7 +218,7 @@ export class LegacyImportRunner implements OnModuleInit, OnModuleDestroy {
   /** The job: resumes runs whose instance stopped (and whose dump is here), removes old runs' files. */
   private async tend(context: JobContext): Promise<Record<string, number>> {
     const counts = { resumed: 0, failed: 0, removed: 0 };
-    for (const run of await this.runs.waiting(new Date(), BATCH)) {
+    for (const run of await this.runs.waiting(hostname(), new Date(), BATCH)) {
       context.signal.throwIfAborted();
       const key = run._id.toHexString();
       if (this.running.has(key)) continue;
@@ -213,7 +231,7 @@ export class LegacyImportRunner implements OnModuleInit, OnModuleDestroy {
       this.launch(run._id);
       counts.resumed += 1;
     }
-    for (const run of await this.runs.finishedBefore(new Date(Date.now() - KEEP_MS), BATCH)) {
+    for (const run of await this.runs.finishedBefore(hostname(), new Date(Date.now() - KEEP_MS), BATCH)) {
       await rm(this.dumpPath(run._id), { force: true });
       await rm(this.reportPath(run._id), { force: true });
       await this.runs.delete(run._id);

@@ -18,6 +18,7 @@ export class LegacyImportRunsRepository {
     defaultRole: string;
     bytes: number;
     dumpedAt: Date;
+    storedOn: string;
   }): Promise<LegacyImportRunRecord> {
     const created = await new this.model({ ...run, state: 'queued', createdAt: new Date() }).save();
     return created.toObject<LegacyImportRunRecord>();
@@ -72,16 +73,28 @@ export class LegacyImportRunsRepository {
       .exec();
   }
 
-  /** Lets the run go (shutdown): another instance, or this one restarted, resumes it. */
-  async release(id: Types.ObjectId, by: string): Promise<void> {
-    await this.model.updateOne({ _id: id, claimedBy: by, state: 'running' }, { $set: { claimedUntil: new Date(0) } }).exec();
+  /**
+   * Lets the run go (shutdown, or another import holds the lease): it is resumed later. A run
+   * that only waited for its turn gets its attempt back.
+   */
+  async release(id: Types.ObjectId, by: string, options: { refundAttempt: boolean }): Promise<void> {
+    await this.model
+      .updateOne(
+        { _id: id, claimedBy: by, state: 'running' },
+        { $set: { claimedUntil: new Date(0) }, ...(options.refundAttempt && { $inc: { attempts: -1 } }) },
+      )
+      .exec();
   }
 
-  /** Runs waiting to start or resume: queued or running, with no claim holding. */
-  waiting(now: Date, limit: number): Promise<Pick<LegacyImportRunRecord, '_id' | 'attempts'>[]> {
+  /** Runs of files kept on `storedOn` waiting to start or resume: queued or running, with no claim holding. */
+  waiting(storedOn: string, now: Date, limit: number): Promise<Pick<LegacyImportRunRecord, '_id' | 'attempts'>[]> {
     return this.model
       .find(
-        { state: trusted({ $in: ['queued', 'running'] }), $or: [{ claimedUntil: null }, { claimedUntil: trusted({ $lte: now }) }] },
+        {
+          storedOn,
+          state: trusted({ $in: ['queued', 'running'] }),
+          $or: [{ claimedUntil: null }, { claimedUntil: trusted({ $lte: now }) }],
+        },
         { attempts: 1 },
       )
       .limit(limit)
@@ -103,10 +116,10 @@ export class LegacyImportRunsRepository {
     await this.model.deleteOne({ _id: id }).exec();
   }
 
-  /** Runs finished before `before`: they and their files are removed. */
-  finishedBefore(before: Date, limit: number): Promise<Pick<LegacyImportRunRecord, '_id'>[]> {
+  /** Runs of files kept on `storedOn` finished before `before`: they and their files are removed. */
+  finishedBefore(storedOn: string, before: Date, limit: number): Promise<Pick<LegacyImportRunRecord, '_id'>[]> {
     return this.model
-      .find({ state: trusted({ $in: ['succeeded', 'failed'] }), finishedAt: trusted({ $lt: before }) }, { _id: 1 })
+      .find({ storedOn, state: trusted({ $in: ['succeeded', 'failed'] }), finishedAt: trusted({ $lt: before }) }, { _id: 1 })
       .limit(limit)
       .lean<Pick<LegacyImportRunRecord, '_id'>[]>()
       .exec();

@@ -11,6 +11,7 @@ import { AppException, type ErrorBody } from '../common/errors/app-exceptions.js
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { Lease, Leases } from '../common/jobs/lease.js';
 import { metadataProblem } from '../common/validation/is-safe-metadata.validator.js';
+import { findJsonProblem } from '../common/validation/untrusted-json.js';
 import { AuditLog } from '../compliance/audit/audit-log.service.js';
 import { ActiveErasures } from '../compliance/erasure/active-erasures.js';
 import { TITLE_MAX_LENGTH } from '../conversations/dto/create-conversation.dto.js';
@@ -224,6 +225,8 @@ class ImportRun {
   private lastRenewal = Date.now();
   private lastReported = '';
   private readonly roles = new Map<string, boolean>();
+  /** Per conversation of the user being read: how many messages of each fingerprint came so far. */
+  private readonly occurrences = new Map<LegacyConversationRef, Map<string, number>>();
 
   private lease: Lease | null = null;
 
@@ -251,11 +254,13 @@ class ImportRun {
             this.counts.rejected += 1;
             break;
           case 'message':
-            await this.message(record.conversation, record.position, record.fields, record.path);
+            await this.message(record.conversation, record.fields, record.path);
             break;
           case 'conversation-end':
             await this.endConversation(record.conversation, record.fields);
         }
+        // Also through long stretches of refused records, which write nothing.
+        await this.progress();
       }
       await this.flush();
     } catch (failure) {
@@ -274,6 +279,7 @@ class ImportRun {
     if (this.user?.userId === userId) return;
     await this.flush();
     this.counts.users += 1;
+    this.occurrences.clear();
     const hash = await this.deps.audit.userIdHash(userId);
     this.user = { userId, hash, path: userPath(path), blocked: await this.blockedReason(userId) };
   }
@@ -288,7 +294,7 @@ class ImportRun {
       : `the user is being ${what} here: their legacy records are not imported`;
   }
 
-  private async message(ref: LegacyConversationRef, position: number, fields: LegacyFields, path: string): Promise<void> {
+  private async message(ref: LegacyConversationRef, fields: LegacyFields, path: string): Promise<void> {
     await this.enterUser(ref.userId, ref.path);
     this.counts.records += 1;
     const result = toLegacyMessages(fields, this.deps.maxMessageLength, this.options.dumpedAt);
@@ -300,8 +306,15 @@ class ImportRun {
       await this.flush();
       this.conversation = { ref, ledgerKey: conversationKey(this.user!.hash, ref.key), parts: null, closed: null };
     }
+    let seen = this.occurrences.get(ref);
+    if (!seen) this.occurrences.set(ref, (seen = new Map<string, number>()));
     for (const message of result.messages) {
-      this.batch.push({ key: messageKey(this.user!.hash, ref.key, position, message.part), path, message });
+      // Keyed by what it is (role, text, time) and how many like it came before in its
+      // conversation, not by its place: a record removed from the dump does not shift the others.
+      const content = fingerprint(message);
+      const occurrence = seen.get(content) ?? 0;
+      seen.set(content, occurrence + 1);
+      this.batch.push({ key: messageKey(this.user!.hash, ref.key, content, occurrence), path, message });
     }
     if (this.batch.length >= BATCH_SIZE) await this.flush();
   }
@@ -310,10 +323,12 @@ class ImportRun {
     await this.flush();
     this.counts.conversations += 1;
     const state = this.conversation?.ref === ref ? this.conversation : null;
-    // A title written after the messages (the object's key order) is known only now.
+    // A title written after the messages (the object's key order) is known only now; the
+    // conversation may come from an earlier (interrupted) run.
     const title = titleOf(fields);
-    if (state?.parts?.[0] && title && !this.options.dryRun && titleOf(ref.fields) === null) {
-      await this.deps.conversations.setTitleIfUntitled(ref.userId, state.parts[0].toHexString(), title);
+    if (state && title && !this.options.dryRun && titleOf(ref.fields) === null && !this.user?.blocked) {
+      state.parts ??= (await this.deps.ledger.state(state.ledgerKey)).parts;
+      if (state.parts[0]) await this.deps.conversations.setTitleIfUntitled(ref.userId, state.parts[0].toHexString(), title);
     }
     this.conversation = null;
   }
@@ -325,20 +340,26 @@ class ImportRun {
     const user = this.user;
     if (batch.length === 0 || !state || !user) return;
     this.batch = [];
+    try {
+      await this.flushBatch(user, state, batch);
+    } finally {
+      await this.progress();
+    }
+  }
+
+  private async flushBatch(user: UserState, state: ConversationState, batch: PendingMessage[]): Promise<void> {
+    // Asked again for every batch: an erasure that starts while a large user is imported stops it.
+    user.blocked ??= await this.blockedReason(user.userId);
     if (user.blocked) return this.skip(batch, user.path, user.blocked);
     if (state.closed) return this.skip(batch, state.ref.path, state.closed);
 
-    const existing = await this.deps.messages.existingLegacyKeys(
-      user.userId,
-      batch.map((pending) => pending.key),
-    );
+    const existing = await this.deps.messages.existingLegacyKeys(batch.map((pending) => pending.key));
     const fresh = batch.filter((pending) => !existing.has(pending.key));
     this.counts.alreadyPresent += batch.length - fresh.length;
     if (fresh.length > 0) {
       if (this.options.dryRun) await this.countDry(state, fresh);
       else await this.write(user.userId, state, fresh);
     }
-    await this.progress();
   }
 
   private async countDry(state: ConversationState, fresh: PendingMessage[]): Promise<void> {
@@ -394,10 +415,9 @@ class ImportRun {
         if (code === ErrorCode.CONVERSATION_FULL || code === ErrorCode.CONVERSATION_BUSY || code === ErrorCode.CONVERSATION_NOT_ACTIVE)
           continue;
         if ((error as { code?: number }).code === 11000) {
-          const present = await this.deps.messages.existingLegacyKeys(
-            userId,
-            remaining.map((pending) => pending.key),
-          );
+          // Another writer stored some of them meanwhile: leave those. Nothing found would loop.
+          const present = await this.deps.messages.existingLegacyKeys(remaining.map((pending) => pending.key));
+          if (present.size === 0) throw error;
           this.counts.alreadyPresent += present.size;
           remaining = remaining.filter((pending) => !present.has(pending.key));
           continue;
@@ -442,9 +462,9 @@ class ImportRun {
       Object.entries(ref.fields).filter(([name]) => ![...CONVERSATION_ID_FIELDS, ...TITLE_FIELDS, ...ROLE_FIELDS].includes(name)),
     );
     const withExtra = { legacy: { ...legacy, ...extra } };
-    let metadata: Record<string, unknown> = metadataProblem(withExtra) === undefined ? withExtra : { legacy };
-    if (metadata !== withExtra)
-      await this.problem('skipped', ref.path, `its fields other than id, title and role are not kept: ${metadataProblem(withExtra)}`);
+    const unsafe = metadataProblem(withExtra) ?? findJsonProblem(withExtra)?.messages.join('; ');
+    let metadata: Record<string, unknown> = unsafe === undefined ? withExtra : { legacy };
+    if (unsafe !== undefined) await this.problem('skipped', ref.path, `its fields other than id, title and role are not kept: ${unsafe}`);
     let role = this.options.defaultRole;
     const named = ROLE_FIELDS.map((name) => ref.fields[name]).find((value) => typeof value === 'string');
     if (typeof named === 'string') {
@@ -513,7 +533,7 @@ function toInput(pending: PendingMessage, dumpedAt: Date): MessageInput {
 function titleOf(fields: LegacyFields): string | null {
   for (const name of TITLE_FIELDS) {
     const value = fields[name];
-    if (typeof value === 'string' && value.trim() !== '') return value.trim().slice(0, TITLE_MAX_LENGTH);
+    if (typeof value === 'string' && value.trim() !== '' && !findJsonProblem(value)) return value.trim().slice(0, TITLE_MAX_LENGTH);
   }
   return null;
 }
@@ -523,9 +543,14 @@ function conversationKey(userHash: string, key: string): string {
   return digest(`${userHash}\u0000${key}`);
 }
 
-/** A legacy record's key: its user, conversation and place (a pair's answer is part 1). */
-function messageKey(userHash: string, key: string, position: number, part: 0 | 1): string {
-  return digest(`${userHash}\u0000${key}\u0000${position}${part === 1 ? '.answer' : ''}`);
+/** What a message is: its role, text and time (none: empty). */
+function fingerprint(message: LegacyMessage): string {
+  return digest(`${message.type}\u0000${message.timestamp?.toISOString() ?? ''}\u0000${message.content}`);
+}
+
+/** A legacy record's key: its user, conversation, what it is, and how many identical ones came before it there. */
+function messageKey(userHash: string, key: string, content: string, occurrence: number): string {
+  return digest(`${userHash}\u0000${key}\u0000${content}\u0000${occurrence}`);
 }
 
 function digest(text: string): string {

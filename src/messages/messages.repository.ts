@@ -87,10 +87,13 @@ export class MessagesRepository {
     return inserted.map((doc) => doc.toObject<MessageRecord>());
   }
 
-  /** Which of these legacy keys the owner's messages already carry. */
-  async existingLegacyKeys(ownerId: string, keys: readonly string[]): Promise<Set<string>> {
+  /**
+   * Which of these legacy keys a message carries already, whoever owns it now (an anonymised
+   * message keeps its key under the pseudonym: it must not come back under the real id).
+   */
+  async existingLegacyKeys(keys: readonly string[]): Promise<Set<string>> {
     const found = await this.model
-      .find({ legacyKey: trusted({ $in: keys }), userId: ownerId }, { _id: 0, legacyKey: 1 })
+      .find({ legacyKey: trusted({ $in: keys }) }, { _id: 0, legacyKey: 1 })
       .lean<{ legacyKey: string }[]>()
       .exec();
     return new Set(found.map((record) => record.legacyKey));

@@ -66,9 +66,9 @@ export class MessagesService {
     this.maxMessageLength = config.get('chat', { infer: true }).maxMessageLength;
   }
 
-  /** Which of these legacy keys (MessageInput.legacyKey) the owner's messages already carry. */
-  existingLegacyKeys(ownerId: string, keys: readonly string[]): Promise<Set<string>> {
-    return keys.length === 0 ? Promise.resolve(new Set()) : this.messages.existingLegacyKeys(ownerId, keys);
+  /** Which of these legacy keys (MessageInput.legacyKey, unique) a stored message carries already, whoever owns it now. */
+  existingLegacyKeys(keys: readonly string[]): Promise<Set<string>> {
+    return keys.length === 0 ? Promise.resolve(new Set()) : this.messages.existingLegacyKeys(keys);
   }
 
   /** A client's message: validated, then appended to the conversation. */

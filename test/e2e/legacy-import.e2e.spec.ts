@@ -146,6 +146,19 @@ type Body = any;
       [3, 'A later question'],
     ]);
     expect(await conversationsOf('new-user')).toHaveLength(1);
+
+    // A record removed from the dump shifts nothing: the others are still known, the new one alone is written.
+    dump.grower.splice(0, 1);
+    dump.grower.push({ role: 'assistant', content: 'A later answer', timestamp: '2025-02-11T08:00:05Z' });
+    await writeFile(path, JSON.stringify(dump));
+    const shifted = await importDump(path);
+    expect(shifted.report!.counts).toMatchObject({ imported: 1, alreadyPresent: 3 });
+    expect((await historyOf('grower', conversation.id)).map((m: Body) => m.content)).toEqual([
+      'First question',
+      'First answer',
+      'A later question',
+      'A later answer',
+    ]);
   });
 
   it('writes nothing in a dry run, and says what a real run would do', async () => {

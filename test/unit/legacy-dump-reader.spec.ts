@@ -66,6 +66,12 @@ describe('legacy dump reader', () => {
     }
   });
 
+  it('refuses nesting deeper than 64 levels before it costs memory', async () => {
+    const deep = `{"u": [{"role": "user", "content": "x", "m": ${'['.repeat(100_000)}`;
+    const { error } = await read([deep]);
+    expect(error?.message).toMatch(/nested deeper than 64 levels/);
+  });
+
   it("reads Python's NaN and Infinity as numbers, refused where a number must be finite", async () => {
     const { records, error } = await read([
       '{"u": [{"role": "assistant", "content": "x", "processing_time": NaN, "timestamp": -Infinity}]}',
@@ -123,6 +129,14 @@ describe('legacy message forms', () => {
     });
     expect(toLegacyMessages({ role: 'user', content: 'x', $where: 1 }, 100, now)).toEqual({
       reason: expect.stringMatching(/may not start with \$/),
+    });
+    // What the API refuses in any JSON body.
+    expect(toLegacyMessages({ role: 'user', content: 'a\u0000b' }, 100, now)).toEqual({
+      reason: expect.stringMatching(/^content must not contain the NUL/),
+    });
+    expect(toLegacyMessages({ role: 'user', content: 'a\ud800' }, 100, now)).toEqual({ reason: expect.stringMatching(/lone surrogate/) });
+    expect(toLegacyMessages({ role: 'user', content: 'x', 'a\u0000': 1 }, 100, now)).toEqual({
+      reason: expect.stringMatching(/is not allowed/),
     });
   });
 });

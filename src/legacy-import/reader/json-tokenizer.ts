@@ -40,6 +40,8 @@ const WHITESPACE = new Set([' ', '\t', '\n', '\r']);
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 const MAX_NUMBER_LENGTH = 64;
+/** Deeper nesting is no chat history: refused before it costs memory. */
+const MAX_DEPTH = 64;
 const PYTHON_NON_FINITE = new Set(['NaN', 'Infinity', '-Infinity']);
 
 export class JsonTokenizer {
@@ -138,6 +140,9 @@ export class JsonTokenizer {
   }
 
   private startValue(char: string): void {
+    if ((char === '{' || char === '[') && this.stack.length >= MAX_DEPTH) {
+      return this.fail(`nested deeper than ${MAX_DEPTH} levels`);
+    }
     if (char === '{') {
       this.stack.push('object');
       this.expect = 'keyOrEnd';

@@ -390,12 +390,14 @@ export class LegacyDumpReader implements JsonTokenHandler {
     this.out.push({ kind: 'message', conversation, position, fields: record.fields, path });
   }
 
-  private readonly shapesTold = new Set<string>();
+  /** The shapes told of the user being read (a user's records are together: nothing grows with the users). */
+  private shapesTold: { userId: string; shapes: Set<LegacyShape> } = { userId: '', shapes: new Set() };
 
   /** Tells a user's shape once, with their first record of it. */
   private noteShape(userId: string, shape: LegacyShape, path: string): void {
-    if (this.shapesTold.has(`${userId}\u0000${shape}`)) return;
-    this.shapesTold.add(`${userId}\u0000${shape}`);
+    if (this.shapesTold.userId !== userId) this.shapesTold = { userId, shapes: new Set() };
+    if (this.shapesTold.shapes.has(shape)) return;
+    this.shapesTold.shapes.add(shape);
     this.out.push({ kind: 'user', userId, shape, path: pathOfUser(path) });
   }
 

@@ -1,6 +1,7 @@
 import type { MessageType, TokenUsage } from '../../messages/schemas/message.schema.js';
 import { isBlank } from '../../common/text/blank.js';
 import { metadataProblem } from '../../common/validation/is-safe-metadata.validator.js';
+import { findJsonProblem } from '../../common/validation/untrusted-json.js';
 import { TooLongString } from './json-tokenizer.js';
 import type { LegacyFields } from './legacy-dump-reader.js';
 
@@ -53,6 +54,9 @@ const EARLIEST = Date.UTC(1990, 0, 1);
 const FUTURE_TOLERANCE_MS = 24 * 3600 * 1000;
 
 export function toLegacyMessages(fields: LegacyFields, maxMessageLength: number, now: Date): LegacyMessageResult {
+  // The rules the API holds every JSON body to: no NUL, no lone surrogate, no control character or prototype name in a key.
+  const unsafe = findJsonProblem(fields);
+  if (unsafe) return { reason: unsafe.messages.join('; ') };
   const used = new Set<string>();
   const pick = (names: readonly string[]): { name: string; value: unknown } | undefined => {
     for (const name of names) {

@@ -26,6 +26,10 @@ export class LegacyImportRun {
   @Prop({ type: Number, required: true })
   bytes!: number;
 
+  /** The host whose DATA_DIR keeps the dump and the report: only its instances run and clean it up. */
+  @Prop({ type: String, required: true })
+  storedOn!: string;
+
   /** When it was uploaded: the time of messages that have none. */
   @Prop({ type: Date, required: true })
   dumpedAt!: Date;
