@@ -42,10 +42,11 @@ final class SecondaryIndex<P> extends Index<P> {
   private final String leadingField;
   /** Computes normalized key values of the leading field exactly as the store's own indexes do. */
   private final Index<P> leadingKeyIndex;
-  private final Map<KeyValue, Set<P>> positionsByValue = new ConcurrentHashMap<>();
+  /** Each value's position, or its {@link Many} positions: most values of a timestamp index are held by one document. */
+  private final Map<KeyValue, Object> positionsByValue = new ConcurrentHashMap<>();
   private final Map<Object, P> positionById = new ConcurrentHashMap<>();
   /** Positions by the dates the leading field holds (itself or as array elements); top-level fields only. */
-  private final NavigableMap<Instant, Set<P>> positionsByDate = new ConcurrentSkipListMap<>();
+  private final NavigableMap<Instant, Object> positionsByDate = new ConcurrentSkipListMap<>();
   private final boolean datesIndexed;
 
   SecondaryIndex(String name, List<IndexKey> keys) {
@@ -74,10 +75,10 @@ final class SecondaryIndex<P> extends Index<P> {
     }
     positionById.put(id, position);
     for (KeyValue value : leadingValues(document)) {
-      positionsByValue.computeIfAbsent(value, key -> ConcurrentHashMap.newKeySet()).add(position);
+      addPosition(positionsByValue, value, position);
     }
     for (Instant date : dates(document)) {
-      positionsByDate.computeIfAbsent(date, key -> ConcurrentHashMap.newKeySet()).add(position);
+      addPosition(positionsByDate, date, position);
     }
   }
 
@@ -87,10 +88,10 @@ final class SecondaryIndex<P> extends Index<P> {
     P position = id == null ? null : positionById.remove(id);
     if (position != null) {
       for (KeyValue value : leadingValues(document)) {
-        removePosition(value, position);
+        removePosition(positionsByValue, value, position);
       }
       for (Instant date : dates(document)) {
-        removeDatePosition(date, position);
+        removePosition(positionsByDate, date, position);
       }
     }
     return position;
@@ -131,8 +132,8 @@ final class SecondaryIndex<P> extends Index<P> {
     Object condition = query.get(leadingField);
     long count = 0;
     if (condition instanceof Document operators && isDateRange(operators)) {
-      for (Set<P> positions : dateRange(operators).values()) {
-        count += positions.size();
+      for (Object held : dateRange(operators).values()) {
+        count += positionsOf(held).size();
         if (count > cap) {
           break;
         }
@@ -141,10 +142,7 @@ final class SecondaryIndex<P> extends Index<P> {
     }
     Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
     for (KeyValue value : leadingKeyIndex.getKeyValues(probe(wanted))) {
-      Set<P> positions = positionsByValue.get(value);
-      if (positions != null) {
-        count += positions.size();
-      }
+      count += positionsOf(positionsByValue.get(value)).size();
     }
     return count;
   }
@@ -158,10 +156,7 @@ final class SecondaryIndex<P> extends Index<P> {
     Object wanted = condition instanceof Document operators ? operators.values().iterator().next() : condition;
     Set<P> result = new LinkedHashSet<>();
     for (KeyValue value : leadingKeyIndex.getKeyValues(probe(wanted))) {
-      Set<P> positions = positionsByValue.get(value);
-      if (positions != null) {
-        result.addAll(positions);
-      }
+      result.addAll(positionsOf(positionsByValue.get(value)));
     }
     return new ArrayList<>(result);
   }
@@ -181,8 +176,8 @@ final class SecondaryIndex<P> extends Index<P> {
 
   private List<P> inDateRange(Document operators) {
     Set<P> result = new LinkedHashSet<>();
-    for (Set<P> positions : dateRange(operators).values()) {
-      result.addAll(positions);
+    for (Object held : dateRange(operators).values()) {
+      result.addAll(positionsOf(held));
     }
     return new ArrayList<>(result);
   }
@@ -191,7 +186,7 @@ final class SecondaryIndex<P> extends Index<P> {
    * The dates within the bounds: the tightest lower and upper bound when a side is given twice
    * ({@code $gt} and {@code $gte}), none when the bounds cross (a scan matches nothing either).
    */
-  private NavigableMap<Instant, Set<P>> dateRange(Document operators) {
+  private NavigableMap<Instant, Object> dateRange(Document operators) {
     Instant lower = null;
     boolean lowerInclusive = true;
     Instant upper = null;
@@ -259,12 +254,6 @@ final class SecondaryIndex<P> extends Index<P> {
     return Set.of();
   }
 
-  private void removeDatePosition(Instant date, P position) {
-    positionsByDate.computeIfPresent(date, (key, positions) -> {
-      positions.remove(position);
-      return positions.isEmpty() ? null : positions;
-    });
-  }
 
   /**
    * A document holding `wanted` at the leading field's path, nested for a dotted name as stored
@@ -301,10 +290,10 @@ final class SecondaryIndex<P> extends Index<P> {
     Set<Instant> datesAfter = dates(newDocument);
     if (!datesBefore.equals(datesAfter)) {
       for (Instant date : datesBefore) {
-        removeDatePosition(date, position);
+        removePosition(positionsByDate, date, position);
       }
       for (Instant date : datesAfter) {
-        positionsByDate.computeIfAbsent(date, key -> ConcurrentHashMap.newKeySet()).add(position);
+        addPosition(positionsByDate, date, position);
       }
     }
     Set<KeyValue> before = leadingValues(oldDocument);
@@ -313,10 +302,10 @@ final class SecondaryIndex<P> extends Index<P> {
       return;
     }
     for (KeyValue value : before) {
-      removePosition(value, position);
+      removePosition(positionsByValue, value, position);
     }
     for (KeyValue value : after) {
-      positionsByValue.computeIfAbsent(value, key -> ConcurrentHashMap.newKeySet()).add(position);
+      addPosition(positionsByValue, value, position);
     }
   }
 
@@ -331,11 +320,65 @@ final class SecondaryIndex<P> extends Index<P> {
     return leadingKeyIndex.getKeyValues(document);
   }
 
-  private void removePosition(KeyValue value, P position) {
-    positionsByValue.computeIfPresent(value, (key, positions) -> {
-      positions.remove(position);
-      return positions.isEmpty() ? null : positions;
+  /** Several positions under one key (a key with one position holds the position itself: no set per unique value). */
+  private static final class Many<P> {
+    final Set<P> positions = ConcurrentHashMap.newKeySet();
+  }
+
+  private static <K, P> void addPosition(Map<K, Object> map, K key, P position) {
+    map.compute(key, (ignored, held) -> {
+      if (held == null) {
+        return position;
+      }
+      if (held instanceof Many<?>) {
+        manyOf(held).positions.add(position);
+        return held;
+      }
+      if (held.equals(position)) {
+        return held;
+      }
+      Many<P> many = new Many<>();
+      P first = single(held);
+      many.positions.add(first);
+      many.positions.add(position);
+      return many;
     });
+  }
+
+  private static <K, P> void removePosition(Map<K, Object> map, K key, P position) {
+    map.computeIfPresent(key, (ignored, held) -> {
+      if (!(held instanceof Many<?>)) {
+        return held.equals(position) ? null : held;
+      }
+      Set<P> positions = SecondaryIndex.<P>manyOf(held).positions;
+      positions.remove(position);
+      if (positions.size() == 1) {
+        return positions.iterator().next();
+      }
+      return positions.isEmpty() ? null : held;
+    });
+  }
+
+  /** The positions a key holds: none, its one position, or its {@link Many}. */
+  private Collection<P> positionsOf(Object held) {
+    if (held == null) {
+      return List.of();
+    }
+    if (held instanceof Many<?>) {
+      return SecondaryIndex.<P>manyOf(held).positions;
+    }
+    P position = single(held);
+    return Collections.singletonList(position);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <P> Many<P> manyOf(Object held) {
+    return (Many<P>) held;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <P> P single(Object held) {
+    return (P) held;
   }
 
   /**
