@@ -33,7 +33,7 @@ export interface LegacyConversationRef {
 
 export type LegacyRecord =
   | { kind: 'user'; userId: string; shape: LegacyShape; path: string }
-  | { kind: 'message'; conversation: LegacyConversationRef; position: number; fields: LegacyFields; path: string }
+  | { kind: 'message'; conversation: LegacyConversationRef; fields: LegacyFields; path: string }
   /** The conversation's messages are all read; `fields` has every field of its object (also those after the messages). */
   | { kind: 'conversation-end'; conversation: LegacyConversationRef; fields: LegacyFields }
   | { kind: 'rejected'; path: string; reason: string; userId?: string };
@@ -77,7 +77,7 @@ type Frame =
   | { kind: 'element'; userId: string; index: number; path: string; record: RecordBuilder }
   | { kind: 'conversation'; conversation: LegacyConversationRef; record: RecordBuilder; seenMessages: boolean }
   | { kind: 'messages'; conversation: LegacyConversationRef; owner: 'conversation' | 'map'; index: number }
-  | { kind: 'message'; conversation: LegacyConversationRef; position: number; path: string; record: RecordBuilder };
+  | { kind: 'message'; conversation: LegacyConversationRef; path: string; record: RecordBuilder };
 
 /** The fields of one object, with nested values assembled under a size budget. */
 class RecordBuilder {
@@ -254,7 +254,6 @@ export class LegacyDumpReader implements JsonTokenHandler {
         this.frames.push({
           kind: 'message',
           conversation: frame.conversation,
-          position: index,
           path: this.path(),
           record: new RecordBuilder(),
         });
@@ -372,13 +371,13 @@ export class LegacyDumpReader implements JsonTokenHandler {
         parent.running = { userId: frame.userId, key: '#running', fields: {}, path: this.path() };
         this.noteShape(frame.userId, 'messages', parent.running.path);
       }
-      this.emitMessage(parent.running, frame.index, frame.path, record);
+      this.emitMessage(parent.running, frame.path, record);
       return;
     }
-    this.emitMessage(frame.conversation, frame.position, frame.path, record);
+    this.emitMessage(frame.conversation, frame.path, record);
   }
 
-  private emitMessage(conversation: LegacyConversationRef, position: number, path: string, record: RecordBuilder): void {
+  private emitMessage(conversation: LegacyConversationRef, path: string, record: RecordBuilder): void {
     if (record.overBudget) {
       this.reject(
         path,
@@ -387,7 +386,7 @@ export class LegacyDumpReader implements JsonTokenHandler {
       );
       return;
     }
-    this.out.push({ kind: 'message', conversation, position, fields: record.fields, path });
+    this.out.push({ kind: 'message', conversation, fields: record.fields, path });
   }
 
   /** The shapes told of the user being read (a user's records are together: nothing grows with the users). */
