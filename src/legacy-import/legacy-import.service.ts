@@ -116,10 +116,11 @@ interface ConversationState {
 /**
  * Imports the legacy store's dump (`chat_backup.json`) through the same services as live
  * traffic: conversations and messages get their search terms, counts and seq order, and a
- * conversation over CHAT_MAX_MESSAGES_PER_CONVERSATION continues in further parts. Every record
- * gets a stable key (a keyed hash of user, legacy conversation and place), unique among our
- * messages: importing the dump again, grown or not, or after an interruption, writes only what
- * is not there yet. Users erased or anonymised here are never imported again.
+ * conversation over CHAT_MAX_MESSAGES_PER_CONVERSATION continues in further parts. Every message
+ * gets a stable key (a keyed hash of user, legacy conversation, what it is, and how many identical
+ * ones came before it there), unique among our messages: importing the dump again, grown or not,
+ * or after an interruption, writes only what is not there yet. Users erased or anonymised here
+ * are never imported again.
  */
 @Injectable()
 export class LegacyImportService {

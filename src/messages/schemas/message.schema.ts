@@ -121,7 +121,7 @@ export class Message {
 
   /**
    * A message imported from the legacy store: a keyed hash of its user, legacy conversation and
-   * place there (src/legacy-import), so importing the same dump again adds nothing. Not read by default.
+   * content (src/legacy-import), so importing the same dump again adds nothing. Not read by default.
    */
   @Prop({ type: String, default: undefined, select: false })
   legacyKey?: string;
