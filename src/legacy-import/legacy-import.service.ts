@@ -18,7 +18,14 @@ import { TITLE_MAX_LENGTH } from '../conversations/dto/create-conversation.dto.j
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessageInput, MessagesService } from '../messages/messages.service.js';
 import { LegacyConversationsRepository } from './legacy-conversations.repository.js';
-import { LegacyConversationRef, LegacyDumpError, LegacyDumpReader, LegacyFields, LegacyShape } from './reader/legacy-dump-reader.js';
+import {
+  LegacyConversationRef,
+  LegacyDumpError,
+  LegacyDumpReader,
+  pathOfUser,
+  LegacyFields,
+  LegacyShape,
+} from './reader/legacy-dump-reader.js';
 import { LegacyMessage, toLegacyMessages } from './reader/legacy-message.js';
 import { METADATA_LIMITS } from '../common/validation/is-safe-metadata.validator.js';
 
@@ -282,7 +289,7 @@ class ImportRun {
     this.counts.users += 1;
     this.occurrences.clear();
     const hash = await this.deps.audit.userIdHash(userId);
-    this.user = { userId, hash, path: userPath(path), blocked: await this.blockedReason(userId) };
+    this.user = { userId, hash, path: pathOfUser(path), blocked: await this.blockedReason(userId) };
   }
 
   /** Why none of the user's records may be imported: they were erased or anonymised here. */
@@ -556,11 +563,6 @@ function messageKey(userHash: string, key: string, content: string, occurrence: 
 
 function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
-}
-
-function userPath(path: string): string {
-  const match = /^\$(\.[A-Za-z_][A-Za-z0-9_]*|\["(?:[^"\\]|\\.)*"\])/.exec(path);
-  return match ? match[0] : path;
 }
 
 function codeOf(error: unknown): string | undefined {

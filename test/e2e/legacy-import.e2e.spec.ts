@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Leases } from '../../src/common/jobs/lease.js';
 import { runCli } from '../support/cli.js';
 import { MALFORMED_CASES, writeLegacyDump } from '../support/legacy-dump.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
@@ -291,6 +292,23 @@ type Body = any;
     // Nothing doubled: as many conversations as the dump has, each legacy one once.
     expect(await t.db.collection('chat_conversations').countDocuments({ userId: /^resume-/ })).toBe(stats.conversations);
   }, 120_000);
+
+  it('runs one import at a time: another holding the lease is named, and nothing is written', async () => {
+    const path = await dumpFile({ 'busy-user': [{ role: 'user', content: 'Wait your turn' }] });
+    // An import on another machine (never judged dead from here) holds the lease.
+    const held = (await new Leases(t.db, 'other-host@1:42:import').tryAcquire('legacy-import', 60_000))!;
+    try {
+      const run = await importDump(path);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/another legacy import is running \(other-host@1:42:import, until /);
+      expect(await t.db.collection('chat_messages').countDocuments({ userId: 'busy-user' })).toBe(0);
+      // A dry run writes nothing and needs no lease.
+      expect((await importDump(path, ['--dry-run'])).report!.counts).toMatchObject({ imported: 1 });
+    } finally {
+      await held.release();
+    }
+    expect((await importDump(path)).report!.counts).toMatchObject({ imported: 1 });
+  });
 
   it('refuses bad arguments and a dump that is not an object of users, with exit code 2 and 1', async () => {
     expect((await runCli(IMPORT_CLI, t.db.databaseName, [])).code).toBe(2);

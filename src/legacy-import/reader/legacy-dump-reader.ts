@@ -446,7 +446,7 @@ export class LegacyDumpReader implements JsonTokenHandler {
 }
 
 /** `$["alice"][2].messages[7]`: keys in brackets unless they are plain identifiers. */
-export function toPath(segments: readonly Segment[]): string {
+function toPath(segments: readonly Segment[]): string {
   let path = '$';
   for (const segment of segments) {
     if (typeof segment === 'number') path += `[${segment}]`;
@@ -457,7 +457,7 @@ export function toPath(segments: readonly Segment[]): string {
 }
 
 /** The user's part of a record's path (`$.alice` of `$.alice[3].messages[2]`). */
-function pathOfUser(path: string): string {
+export function pathOfUser(path: string): string {
   const match = /^\$(\.[A-Za-z_][A-Za-z0-9_]*|\["(?:[^"\\]|\\.)*"\])/.exec(path);
   return match ? match[0] : path;
 }
