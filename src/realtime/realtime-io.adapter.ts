@@ -4,10 +4,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { createClient } from 'redis';
 import type { Server, ServerOptions } from 'socket.io';
 import type { AppConfig } from '../common/config/app-config.js';
-import { SOCKET_PATH } from './realtime.events.js';
-
-/** The largest event a client may send; a message of CHAT_MAX_MESSAGE_LENGTH fits with room to spare. */
-const MAX_PAYLOAD_BYTES = 256 * 1024;
+import { MAX_PAYLOAD_BYTES, SOCKET_PATH } from './realtime.events.js';
 
 /**
  * Socket.IO on the app's HTTP port at /ws, with the configured heartbeat, a payload cap, the

@@ -22,7 +22,7 @@ export class RealtimeUserDataProvider implements UserDataProvider, OnModuleInit 
       store: REALTIME_SOCKETS_STORE,
       userFields: ['user.id'],
       description:
-        'Open Socket.IO connections, in the memory of each instance and never stored: the token’s user (id, roles, name, email) ' +
+        'Open realtime connections (Socket.IO and plain WebSocket), in the memory of each instance and never stored: the token’s user (id, roles, name, email) ' +
         'and the conversations each connection follows. Gone when the connection closes.',
     },
   ];

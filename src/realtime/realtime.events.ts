@@ -10,6 +10,43 @@ import type { MessageDto } from '../messages/dto/message.dto.js';
 export const SOCKET_PATH = '/ws';
 /** `/chat` follows any of the user's conversations by joining them; `/chat/<conversationId>` follows one. */
 export const NAMESPACE_PATTERN = /^\/chat(\/[0-9a-f]{24})?$/;
+/** The largest event a client may send, on either protocol; a message of CHAT_MAX_MESSAGE_LENGTH fits with room to spare. */
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/**
+ * The plain WebSocket, for clients that do not speak Socket.IO: `/ws/chat/<conversationId>`
+ * (or `/ws/chat`, joining conversations as on Socket.IO's `/chat`), JSON text frames
+ * `{ event, data, id? }` carrying the same events as Socket.IO. README.md (Realtime) documents it.
+ */
+export const PLAIN_WEBSOCKET_PATH = /^\/ws\/chat(?:\/([^/]+))?\/?$/;
+/** The subprotocol a client may ask for; offered with `bearer.<token>`, it carries the token without putting it in the URL. */
+export const PLAIN_SUBPROTOCOL = 'wms-chat.v1';
+export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+/** A connection that brings no token in its handshake must send an `auth` frame within this time. */
+export const PLAIN_AUTH_TIMEOUT_MS = 5000;
+
+/** Frames of the plain WebSocket that Socket.IO carries in its own protocol. */
+export const PlainFrame = {
+  /** Client to server, first frame when the handshake carried no token: `{ token, since? }`. */
+  Auth: 'auth',
+  /** Server to client, once admitted, before any replay: `{ connectionId, conversationId?, heartbeatIntervalSeconds }`. */
+  Ready: 'ready',
+  /** Server to client, the answer to a frame that had an `id`: the same Ack as Socket.IO's acknowledgement. */
+  Ack: 'ack',
+  /** Server to client, a frame without an `id` that could not be taken: an AckError. */
+  Error: 'error',
+} as const;
+
+/** Close codes of the plain WebSocket, beside the standard ones (1001 going away, 1007 not UTF-8, 1009 too big). */
+export const PlainCloseCode = {
+  /** 4000 + the HTTP status of a refused `auth` frame: 4400 bad since, 4401 bad or expired token, 4404 conversation not found, 4429 too many connections. */
+  refused: (statusCode: number) => 4000 + statusCode,
+  AuthTimeout: 4408,
+  /** The user's data is being erased or anonymised. */
+  UserDataErased: 4403,
+  /** The client did not read what it was sent (more than the send buffer limit waiting). */
+  SlowConsumer: 4413,
+} as const;
 
 export const ServerEvent = {
   MessageCreated: 'message:created',

@@ -2,8 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { OnEvent } from '@nestjs/event-emitter';
 import type { Histogram } from 'prom-client';
-import type { Namespace, Socket } from 'socket.io';
-import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import type { Namespace } from 'socket.io';
 import type { AppConfig } from '../common/config/app-config.js';
 import {
   DomainEvent,
@@ -19,29 +18,8 @@ import type { AttachmentDto } from '../attachments/dto/attachment.dto.js';
 import type { MessageDto } from '../messages/dto/message.dto.js';
 import { AppMetrics } from '../metrics/app-metrics.js';
 import { PreferencesService } from '../preferences/preferences.service.js';
+import type { RealtimeClient } from './realtime-client.js';
 import { ServerEvent, type ServerToClientEvents } from './realtime.events.js';
-
-export interface FollowState {
-  /**
-   * Ids of the messages already delivered since the client started following. Seq order is not
-   * commit order (two concurrent sends can commit out of order), so duplicates are told by id.
-   */
-  delivered: Set<string>;
-  /** While missed messages are replayed, live events wait here. */
-  replaying: boolean;
-  buffered: [keyof ServerToClientEvents, unknown][];
-}
-
-export interface SocketState {
-  user: AuthenticatedUser;
-  expiresAt: Date | null;
-  /** For /chat/<id>: the seq the client last saw (auth.since), validated in the handshake. */
-  initialAfterSeq: number | null;
-  expiryTimer?: NodeJS.Timeout;
-  following: Map<string, FollowState>;
-  typingSentAt: Map<string, number>;
-  typingTimers: Map<string, NodeJS.Timeout>;
-}
 
 /** One delivery, as it travels between instances. */
 interface Envelope {
@@ -50,7 +28,7 @@ interface Envelope {
   conversationId?: string;
   event: keyof ServerToClientEvents;
   payload: unknown;
-  /** The socket that caused it (typing, read): it does not get its own event back. */
+  /** The connection that caused it (typing, read): it does not get its own event back. */
   exceptSocketId?: string;
   /** Only to the user's sockets that do not follow conversationId (notifications). */
   onlyNotFollowing?: boolean;
@@ -70,21 +48,21 @@ const RELAY_EVENT = 'relay';
 const RELAY_DISCONNECT_USER = 'disconnect-user';
 
 /**
- * Turns domain events into socket events. Each instance delivers to its own sockets; with Redis,
- * every delivery is also handed to the other instances through the Socket.IO Redis adapter
- * (serverSideEmit), which deliver it to theirs. Per-socket state makes replay and live traffic
- * meet without duplicates or gaps.
+ * Turns domain events into realtime events. Each instance delivers to its own connections (Socket.IO
+ * and plain WebSocket alike); with Redis, every delivery is also handed to the other instances
+ * through the Socket.IO Redis adapter (serverSideEmit), which deliver it to theirs. Per-connection
+ * state makes replay and live traffic meet without duplicates or gaps.
  */
 @Injectable()
 export class RealtimeHub {
   private readonly logger = new Logger('Realtime');
   private relay?: Namespace;
   /**
-   * This instance's connected sockets by user. Tracked here rather than read from namespaces:
-   * empty per-conversation namespaces are removed, and a socket still in its handshake can end up
-   * in a namespace that was just removed.
+   * This instance's connections by user, of both protocols. Tracked here rather than read from
+   * Socket.IO namespaces: empty per-conversation namespaces are removed, a socket still in its
+   * handshake can end up in a namespace that was just removed, and plain WebSockets have none.
    */
-  private readonly socketsByUser = new Map<string, Set<Socket>>();
+  private readonly clientsByUser = new Map<string, Set<RealtimeClient>>();
 
   private readonly deliveryLatency: Histogram<'event' | 'via'>;
 
@@ -93,11 +71,16 @@ export class RealtimeHub {
     private readonly config: ConfigService<AppConfig, true>,
     metrics: AppMetrics,
   ) {
-    metrics.gauge('chat_realtime_connections', 'Socket.IO connections open on this instance', [], (gauge) => {
-      let open = 0;
-      for (const sockets of this.socketsByUser.values()) open += sockets.size;
-      gauge.set(open);
-    });
+    metrics.gauge(
+      'chat_realtime_connections',
+      'Realtime connections (Socket.IO and plain WebSocket) open on this instance',
+      [],
+      (gauge) => {
+        let open = 0;
+        for (const clients of this.clientsByUser.values()) open += clients.size;
+        gauge.set(open);
+      },
+    );
     this.deliveryLatency = metrics.histogram(
       'chat_realtime_delivery_seconds',
       'From an event’s dispatch to its emission to this instance’s sockets, by event and path (local, or relayed from another instance)',
@@ -214,23 +197,23 @@ export class RealtimeHub {
     return this.disconnectLocally(userId);
   }
 
-  register(socket: Socket): void {
-    const userId = (socket.data as SocketState).user.id;
-    const sockets = this.socketsByUser.get(userId) ?? new Set<Socket>();
-    sockets.add(socket);
-    this.socketsByUser.set(userId, sockets);
+  register(client: RealtimeClient): void {
+    const userId = client.state.user.id;
+    const clients = this.clientsByUser.get(userId) ?? new Set<RealtimeClient>();
+    clients.add(client);
+    this.clientsByUser.set(userId, clients);
   }
 
-  unregister(socket: Socket): void {
-    const userId = (socket.data as SocketState).user.id;
-    const sockets = this.socketsByUser.get(userId);
-    sockets?.delete(socket);
-    if (sockets?.size === 0) this.socketsByUser.delete(userId);
+  unregister(client: RealtimeClient): void {
+    const userId = client.state.user.id;
+    const clients = this.clientsByUser.get(userId);
+    clients?.delete(client);
+    if (clients?.size === 0) this.clientsByUser.delete(userId);
   }
 
   /** Connections of a user on this instance. */
   connectionCount(userId: string): number {
-    return this.socketsByUser.get(userId)?.size ?? 0;
+    return this.clientsByUser.get(userId)?.size ?? 0;
   }
 
   typing(userId: string, conversationId: string, actor: 'user' | 'assistant', state: 'start' | 'stop', exceptSocketId?: string): void {
@@ -251,9 +234,9 @@ export class RealtimeHub {
     this.dispatch({ userId, event: ServerEvent.Presence, payload: { socketId, state }, exceptSocketId: socketId });
   }
 
-  /** Sends one conversation event to one socket, respecting its replay state and the seq it has seen. */
-  deliverTo(socket: Socket, conversationId: string, event: keyof ServerToClientEvents, payload: unknown): void {
-    const follow = (socket.data as SocketState).following.get(conversationId);
+  /** Sends one conversation event to one connection, respecting its replay state and what it was already sent. */
+  deliverTo(client: RealtimeClient, conversationId: string, event: keyof ServerToClientEvents, payload: unknown): void {
+    const follow = client.state.following.get(conversationId);
     if (!follow) return;
     if (follow.replaying) {
       follow.buffered.push([event, payload]);
@@ -264,7 +247,7 @@ export class RealtimeHub {
       if (follow.delivered.has(id)) return;
       follow.delivered.add(id);
     }
-    socket.emit(event, payload);
+    client.emit(event, payload);
   }
 
   private attachmentEvent(event: AttachmentEventPayload, name: AttachmentServerEvent): void {
@@ -290,32 +273,37 @@ export class RealtimeHub {
   private dispatch(envelope: Envelope): void {
     const sent = { ...envelope, sentAt: Date.now() };
     this.deliverLocally(sent, 'local');
-    this.relay?.serverSideEmit(RELAY_EVENT, sent);
+    try {
+      this.relay?.serverSideEmit(RELAY_EVENT, sent);
+    } catch (error) {
+      // Redis gone (as while shutting down): this instance's connections have it; the others miss it and replay on reconnect.
+      this.logger.warn({ err: error, event: envelope.event }, 'Could not relay a realtime event to the other instances');
+    }
   }
 
   private disconnectLocally(userId: string): number {
-    // Copied first: each disconnect unregisters its socket from this set.
-    const sockets = [...(this.socketsByUser.get(userId) ?? [])];
-    for (const socket of sockets) socket.disconnect(true);
-    if (sockets.length > 0)
-      this.logger.log({ sockets: sockets.length }, 'Closed the sockets of a user whose data is being erased or anonymised');
-    return sockets.length;
+    // Copied first: each disconnect unregisters its connection from this set.
+    const clients = [...(this.clientsByUser.get(userId) ?? [])];
+    for (const client of clients) client.disconnect('user-data-erased');
+    if (clients.length > 0)
+      this.logger.log({ sockets: clients.length }, 'Closed the connections of a user whose data is being erased or anonymised');
+    return clients.length;
   }
 
   private deliverLocally(envelope: Envelope, via: 'local' | 'relay'): void {
-    const sockets = this.socketsByUser.get(envelope.userId);
-    if (sockets?.size && envelope.sentAt !== undefined) {
+    const clients = this.clientsByUser.get(envelope.userId);
+    if (clients?.size && envelope.sentAt !== undefined) {
       this.deliveryLatency.observe({ event: envelope.event, via }, Math.max(0, Date.now() - envelope.sentAt) / 1000);
     }
-    for (const socket of sockets ?? []) {
-      if (socket.id === envelope.exceptSocketId) continue;
-      const follows = envelope.conversationId !== undefined && (socket.data as SocketState).following.has(envelope.conversationId);
+    for (const client of clients ?? []) {
+      if (client.id === envelope.exceptSocketId) continue;
+      const follows = envelope.conversationId !== undefined && client.state.following.has(envelope.conversationId);
       if (envelope.onlyNotFollowing) {
-        if (!follows) socket.emit(envelope.event, envelope.payload);
+        if (!follows) client.emit(envelope.event, envelope.payload);
       } else if (envelope.conversationId === undefined) {
-        socket.emit(envelope.event, envelope.payload);
+        client.emit(envelope.event, envelope.payload);
       } else if (follows) {
-        this.deliverTo(socket, envelope.conversationId, envelope.event, envelope.payload);
+        this.deliverTo(client, envelope.conversationId, envelope.event, envelope.payload);
       }
     }
   }

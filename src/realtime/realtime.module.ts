@@ -4,6 +4,8 @@ import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
 import { PreferencesModule } from '../preferences/preferences.module.js';
+import { PlainWebSocketServer } from './plain-websocket.server.js';
+import { RealtimeSessions } from './realtime-sessions.js';
 import { RealtimeUserDataProvider } from './realtime-user-data.provider.js';
 import { RealtimeGateway } from './realtime.gateway.js';
 import { RealtimeHub } from './realtime.hub.js';
@@ -12,6 +14,8 @@ import { RealtimeHub } from './realtime.hub.js';
 @Module({})
 export class RealtimeModule {
   /**
+   * Socket.IO (RealtimeGateway, `/ws`) and the plain WebSocket (PlainWebSocketServer,
+   * `/ws/chat/<id>`) share the rules (RealtimeSessions) and the delivery (RealtimeHub).
    * `chat` is the application's one configured ChatModule (see AppModule), so socket sends go
    * through the same chat turn as REST ones. The RateLimiter here counts socket events (the
    * flood limit, WEBSOCKET_EVENTS_PER_MINUTE); the send budget is the chat turn's.
@@ -21,7 +25,7 @@ export class RealtimeModule {
       module: RealtimeModule,
       imports: [AuthModule, options.chat, ConversationsModule, MessagesModule, PreferencesModule],
       // RealtimeUserDataProvider registers with the global UserDataRegistry (UserDataModule).
-      providers: [RealtimeGateway, RealtimeHub, RateLimiter, RealtimeUserDataProvider],
+      providers: [RealtimeSessions, RealtimeGateway, PlainWebSocketServer, RealtimeHub, RateLimiter, RealtimeUserDataProvider],
     };
   }
 }

@@ -4,7 +4,7 @@ import { AttachmentsModule } from '../../src/attachments/attachments.module.js';
 import { ChatModule } from '../../src/chat/chat.module.js';
 import { ChatService } from '../../src/chat/chat.service.js';
 import { ExportModule } from '../../src/export/export.module.js';
-import { RealtimeGateway } from '../../src/realtime/realtime.gateway.js';
+import { RealtimeSessions } from '../../src/realtime/realtime-sessions.js';
 import { RealtimeModule } from '../../src/realtime/realtime.module.js';
 import { SearchModule } from '../../src/search/search.module.js';
 import { FakeOpenAiServer } from '../support/fake-openai-server.js';
@@ -65,7 +65,7 @@ describe('One chat turn for REST and socket sends', () => {
     return (await t.http().post(CONVERSATIONS).set(t.auth(user)).send(body).expect(201)).body.id;
   }
 
-  it('holds one chat module, one ChatService and one of each configured module, shared by HTTP and the gateway', () => {
+  it('holds one chat module, one ChatService and one of each configured module, shared by HTTP and the realtime protocols', () => {
     const modules = [...t.app.get(ModulesContainer).values()];
     for (const type of [ChatModule, AttachmentsModule, SearchModule, ExportModule, RealtimeModule]) {
       expect({ module: type.name, instances: modules.filter((module) => module.metatype === type).length }).toEqual({
@@ -79,7 +79,7 @@ describe('One chat turn for REST and socket sends', () => {
       ),
     );
     expect(chatServices.size).toBe(1);
-    expect(t.app.get(RealtimeGateway)['chat']).toBe(t.app.get(ChatService));
+    expect(t.app.get(RealtimeSessions)['chat']).toBe(t.app.get(ChatService));
   });
 
   it('queues a socket send behind a streamed REST reply: replies in order, the second seeing the first', async () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import { startRedis } from '../support/redis-server.js';
+import { framesOf, openPlain } from '../support/plain-websocket.js';
 import { connectSocket, recorder } from '../support/socket.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
@@ -58,5 +59,33 @@ describe('Realtime across two instances with Redis', () => {
     expect(deltas.map((delta) => delta.text).join('')).toBe(completed.message.content);
 
     await recorder(lobbyOnB).waitFor((events) => events.some(([name]) => name === 'notification'));
+  });
+
+  it('delivers to a plain WebSocket on B what is posted on A, and a message sent over it on B streams its reply to a socket on A', async () => {
+    const id = (await a.http().post(CONVERSATIONS).set(a.auth('plain-roamer')).send({}).expect(201)).body.id;
+    const plainOnB = await openPlain(await b.port(), `/ws/chat/${id}`, { headers: { authorization: `Bearer ${b.token('plain-roamer')}` } });
+    const onA = await connectSocket(await a.port(), `/chat/${id}`, { token: a.token('plain-roamer') });
+    sockets.push(onA);
+    try {
+      const posted = await a
+        .http()
+        .post(`${CONVERSATIONS}/${id}/messages`)
+        .set(a.auth('plain-roamer'))
+        .send({ content: 'from A', reply: false })
+        .expect(201);
+      await plainOnB.waitFor(() => framesOf(plainOnB, 'message:created').length === 1);
+      expect(framesOf<{ message: { id: string } }>(plainOnB, 'message:created')[0]!.message.id).toBe(posted.body.userMessage.id);
+
+      const ack = await plainOnB.request<{ ok: boolean; assistantMessage: { id: string } }>('message:send', { content: 'short pick' });
+      expect(ack.ok).toBe(true);
+      await recorder(onA).waitFor((events) =>
+        events.some(
+          ([name, payload]) =>
+            name === 'message:completed' && (payload as { message: { id: string } }).message.id === ack.assistantMessage.id,
+        ),
+      );
+    } finally {
+      plainOnB.close();
+    }
   });
 });

@@ -5,6 +5,7 @@ import { DomainEvent } from '../../src/common/events/domain-events.js';
 import { UserDataRegistry } from '../../src/common/user-data/user-data.registry.js';
 import type { UserDataProvider } from '../../src/common/user-data/user-data.js';
 import { startRedis } from '../support/redis-server.js';
+import { openPlain } from '../support/plain-websocket.js';
 import { connectSocket, recorder } from '../support/socket.js';
 import { TestApp, startTestApp } from '../support/test-app.js';
 
@@ -126,6 +127,18 @@ describe('Realtime and user data across two instances with Redis', () => {
     expect(await closing).toBe('io server disconnect');
     expect(await realtimeProvider(b).inventory('walt')).toEqual({ sockets: 0 });
     expect(bystanderOnB.connected).toBe(true);
+  });
+
+  it('closes the user’s plain WebSockets on the other instance too, with 4403', async () => {
+    const plainOnB = await openPlain(await b.port(), '/ws/chat', { headers: { authorization: `Bearer ${b.token('wanda')}` } });
+    const bystander = await openPlain(await b.port(), '/ws/chat', { headers: { authorization: `Bearer ${b.token('xavier')}` } });
+    await plainOnB.waitFor((frames) => frames.some((frame) => frame.event === 'ready'));
+    expect(await realtimeProvider(b).inventory('wanda')).toEqual({ sockets: 1 });
+    expect(await realtimeProvider(a).erase('wanda')).toEqual({ sockets: 0 });
+    expect((await plainOnB.closed).code).toBe(4403);
+    expect(await realtimeProvider(b).inventory('wanda')).toEqual({ sockets: 0 });
+    expect(bystander.ws.readyState).toBe(bystander.ws.OPEN);
+    bystander.close();
   });
 
   it('delivers data-export.ready published on one instance to the user’s socket on the other', async () => {

@@ -14,6 +14,8 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   /** The path exists but does not serve this method; `Allow` lists the methods it does. */
   METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  /** A WebSocket endpoint was asked for with plain HTTP. */
+  UPGRADE_REQUIRED: 'UPGRADE_REQUIRED',
   CONVERSATION_NOT_FOUND: 'CONVERSATION_NOT_FOUND',
   CONVERSATION_NOT_ACTIVE: 'CONVERSATION_NOT_ACTIVE',
   CONVERSATION_FULL: 'CONVERSATION_FULL',

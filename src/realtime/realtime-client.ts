@@ -1,0 +1,41 @@
+import type { AuthenticatedUser } from '../auth/authenticated-user.js';
+import type { ServerToClientEvents } from './realtime.events.js';
+
+export interface FollowState {
+  /**
+   * Ids of the messages already delivered since the client started following. Seq order is not
+   * commit order (two concurrent sends can commit out of order), so duplicates are told by id.
+   */
+  delivered: Set<string>;
+  /** While missed messages are replayed, live events wait here. */
+  replaying: boolean;
+  buffered: [keyof ServerToClientEvents, unknown][];
+}
+
+/** What the server keeps of one realtime connection, whichever protocol it speaks. */
+export interface ClientState {
+  user: AuthenticatedUser;
+  expiresAt: Date | null;
+  /** The one conversation a connection to `/chat/<id>` (Socket.IO) or `/ws/chat/<id>` (plain WebSocket) follows. */
+  pinnedConversationId?: string;
+  /** For a pinned conversation: the seq the client last saw (its `since`), validated before it was admitted. */
+  initialAfterSeq: number | null;
+  expiryTimer?: NodeJS.Timeout;
+  following: Map<string, FollowState>;
+  typingSentAt: Map<string, number>;
+  typingTimers: Map<string, NodeJS.Timeout>;
+}
+
+/** Why the server closes a connection, for protocols that can say so (the plain WebSocket's close code). */
+export type CloseReason = 'session-expired' | 'user-data-erased' | 'server-shutdown';
+
+/**
+ * One realtime connection as the hub and the sessions see it: a Socket.IO socket or a plain
+ * WebSocket, each wrapped by its own server.
+ */
+export interface RealtimeClient {
+  readonly id: string;
+  readonly state: ClientState;
+  emit(event: keyof ServerToClientEvents, payload: unknown): void;
+  disconnect(reason: CloseReason): void;
+}
