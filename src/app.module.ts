@@ -8,6 +8,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { AppConfig } from './common/config/app-config.js';
 import { AllExceptionsFilter } from './common/errors/all-exceptions.filter.js';
 import { DomainEventsModule } from './common/events/domain-event-bus.js';
+import { SharedRedisModule } from './common/redis/shared-redis.js';
 import { loggerOptions } from './common/logging/logger.options.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { DatabaseModule, DatabaseOptions } from './database/database.module.js';
@@ -55,6 +56,7 @@ export class AppModule {
         LoggerModule.forRoot(loggerOptions(options.config, options.logDestination)),
         EventEmitterModule.forRoot(),
         DomainEventsModule,
+        SharedRedisModule,
         // The registry every module records its Prometheus metrics into; GET /metrics.
         MetricsModule.forRoot({ analytics: options.config.chat.enableAnalytics }),
         DatabaseModule.forRoot(options.database),

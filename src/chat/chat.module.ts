@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AttachmentsContextContributor } from '../attachments/attachments-context.contributor.js';
 import { CONTEXT_CONTRIBUTORS, type ContextContributor } from '../common/context/context-contributor.js';
 import { AgentsModule } from '../agents/agents.module.js';
-import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
+import { SharedRateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
 import { PreferencesModule } from '../preferences/preferences.module.js';
@@ -36,7 +36,7 @@ export class ChatModule {
         OpenAiCompatibleProvider,
         ProviderRegistry,
         // The per-user send budget; the realtime module's own limiter only counts socket events.
-        RateLimiter,
+        SharedRateLimiter,
         {
           provide: CONTEXT_CONTRIBUTORS,
           inject: [AttachmentsContextContributor],

@@ -6,7 +6,7 @@ import { AppException } from '../common/errors/app-exceptions.js';
 import { ErrorCode } from '../common/errors/error-codes.js';
 import { DomainEventBus } from '../common/events/domain-event-bus.js';
 import { DomainEvent } from '../common/events/domain-events.js';
-import { RateLimitedException, RateLimiter } from '../common/rate-limit/rate-limiter.js';
+import { RateLimitedException, SharedRateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsService, ConversationTurnContext } from '../conversations/conversations.service.js';
 import { MessageDto } from '../messages/dto/message.dto.js';
 import { MessagesService } from '../messages/messages.service.js';
@@ -37,6 +37,8 @@ const SUMMARY_TRANSCRIPT_LIMIT = 100;
 export const STALE_REPLIES_JOB = 'stale-replies';
 /** Every minute: a reply left pending by a stopped instance is failed within a minute of going stale. */
 const STALE_REPLIES_CRON = '* * * * *';
+/** How often a reply looks again whether an earlier one, written by another instance, has finished. */
+const EARLIER_REPLY_POLL_MS = 100;
 
 /**
  * The chat turn: stores the user's message and a pending reply first (so the question is never
@@ -59,7 +61,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     private readonly context: ContextBuilder,
     private readonly providers: ProviderRegistry,
     private readonly events: DomainEventBus,
-    private readonly rateLimiter: RateLimiter,
+    private readonly rateLimiter: SharedRateLimiter,
     private readonly scheduler: JobScheduler,
     config: ConfigService<AppConfig, true>,
   ) {
@@ -74,7 +76,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
   }
 
   async send(ownerId: string, conversationId: string, dto: SendMessageDto, clientGone?: AbortSignal): Promise<TurnDto> {
-    this.takeRateToken(ownerId);
+    await this.takeRateToken(ownerId);
     if (dto.reply === false) {
       return { userMessage: await this.messages.appendUserMessage(ownerId, conversationId, dto), assistantMessage: null };
     }
@@ -98,7 +100,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     dto: RegenerateDto,
     clientGone?: AbortSignal,
   ): Promise<MessageDto> {
-    this.takeRateToken(ownerId);
+    await this.takeRateToken(ownerId);
     const message = await this.messages.getInConversation(ownerId, conversationId, messageId);
     if (message.type !== 'assistant') {
       throw new AppException(HttpStatus.BAD_REQUEST, ErrorCode.NOT_AN_ASSISTANT_MESSAGE, 'Only assistant replies can be regenerated');
@@ -201,6 +203,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     const started = Date.now();
     let firstTokenAt: number | null = null;
     try {
+      await this.awaitEarlierReplies(conversationId, pending.seq, controller.signal);
       const [conversation, preferences] = await Promise.all([
         this.conversations.turnContext(ownerId, conversationId),
         this.preferences.get(ownerId),
@@ -298,8 +301,23 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     return this.agents.runtimeFor(conversation.agentKey);
   }
 
-  private takeRateToken(ownerId: string): void {
-    const verdict = this.rateLimiter.consume(`messages:${ownerId}`, this.settings.rateLimitPerMinute);
+  /**
+   * Waits while an earlier reply of the conversation is still being written: by this instance (its
+   * queue has already waited for those) or by another one that took the earlier message, so every
+   * reply sees the ones before it whichever instance each message arrived on. The store says,
+   * so it holds on any deployment. Bounded by the stale age: a reply left pending by a stopped
+   * instance is not waited for past the time the stale-replies job fails it.
+   */
+  private async awaitEarlierReplies(conversationId: string, seq: number, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.settings.staleAfterMs;
+    while (!signal.aborted && Date.now() < deadline && (await this.messages.hasPendingReplyBefore(conversationId, seq))) {
+      await new Promise((wake) => setTimeout(wake, EARLIER_REPLY_POLL_MS));
+    }
+  }
+
+  /** CHAT_RATE_LIMIT_PER_MINUTE per user, across instances with Redis. */
+  private async takeRateToken(ownerId: string): Promise<void> {
+    const verdict = await this.rateLimiter.consume(`messages:${ownerId}`, this.settings.rateLimitPerMinute);
     if (!verdict.allowed) {
       throw new RateLimitedException(
         verdict.retryAfterSeconds,

@@ -157,6 +157,13 @@ export class MessagesRepository {
       .exec();
   }
 
+  /** Whether a reply before `beforeSeq` in the conversation is still being written, by any instance. */
+  async hasPendingReplyBefore(conversationId: Types.ObjectId, beforeSeq: number): Promise<boolean> {
+    return (
+      (await this.model.exists({ conversationId, type: 'assistant', status: PENDING, seq: trusted({ $lt: beforeSeq }) }).exec()) !== null
+    );
+  }
+
   afterSeq(ownerId: string, conversationId: Types.ObjectId, afterSeq: number, limit: number): Promise<MessageRecord[]> {
     return this.model
       .find({ conversationId, userId: ownerId, seq: trusted({ $gt: afterSeq }) })

@@ -199,6 +199,10 @@ export class MessagesService {
     return record ? toMessageDto(record) : null;
   }
 
+  hasPendingReplyBefore(conversationId: string, beforeSeq: number): Promise<boolean> {
+    return this.messages.hasPendingReplyBefore(new Types.ObjectId(conversationId), beforeSeq);
+  }
+
   failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
     return this.messages.failStaleReplies(staleBefore, error);
   }

@@ -190,7 +190,10 @@ export class PlainWebSocketServer implements OnApplicationBootstrap, BeforeAppli
       refuseUpgrade(socket, refusal.statusCode, refusal.code, refusal.message);
       return;
     }
-    if (socket.destroyed) return;
+    if (socket.destroyed) {
+      this.sessions.abandoned(state);
+      return;
+    }
     this.server.handleUpgrade(request, socket, head, (ws) => void this.accept(this.track(ws), state));
   }
 
@@ -263,7 +266,10 @@ export class PlainWebSocketServer implements OnApplicationBootstrap, BeforeAppli
 
   /** Admitted: `ready`, then what the sessions send on opening (the replay), then the frames that waited. */
   private async accept(connection: Connection, state: ClientState): Promise<void> {
-    if (connection.ended) return;
+    if (connection.ended) {
+      this.sessions.abandoned(state);
+      return;
+    }
     const client = new PlainWebSocketClient(connection.socket, state, (code, reason) => this.end(connection, code, reason));
     connection.client = client;
     client.send({

@@ -15,6 +15,8 @@ export interface FollowState {
 /** What the server keeps of one realtime connection, whichever protocol it speaks. */
 export interface ClientState {
   user: AuthenticatedUser;
+  /** Its place under the per-user connection cap (ConnectionSlots), given back when it closes. */
+  slot: string;
   expiresAt: Date | null;
   /** The one conversation a connection to `/chat/<id>` (Socket.IO) or `/ws/chat/<id>` (plain WebSocket) follows. */
   pinnedConversationId?: string;

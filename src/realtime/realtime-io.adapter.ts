@@ -31,10 +31,32 @@ export class RealtimeIoAdapter extends IoAdapter {
     subscriber.on('error', (error: Error) => this.log.error({ err: error }, 'Redis subscriber error'));
     await Promise.all([publisher.connect(), subscriber.connect()]);
     this.redisClients = [publisher, subscriber];
-    this.adapterFactory = createAdapter(publisher, subscriber);
+    this.adapterFactory = createAdapter(this.publishingWithoutRejections(publisher), subscriber);
   }
 
   private adapterFactory?: ReturnType<typeof createAdapter>;
+
+  /**
+   * The publisher as the adapter sees it: a publish that fails (the client closed at shutdown while
+   * a late event is relayed) is logged instead of rejecting where nobody catches it, which would
+   * end the process.
+   */
+  private publishingWithoutRejections(publisher: ReturnType<typeof createClient>): ReturnType<typeof createClient> {
+    const log = this.log;
+    return new Proxy(publisher, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property === 'publish') {
+          return (...args: Parameters<typeof target.publish>) =>
+            target.publish(...args).catch((error: unknown) => {
+              log.warn({ err: error }, 'Could not relay a realtime event through Redis');
+              return 0;
+            });
+        }
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
 
   override createIOServer(port: number, options?: ServerOptions): Server {
     const origins = this.config.http.corsOrigins;

@@ -13,6 +13,7 @@ import { ChatService } from '../chat/chat.service.js';
 import { SendMessageDto } from '../chat/dto/chat.dto.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessagesService } from '../messages/messages.service.js';
+import { ConnectionSlots } from './connection-slots.js';
 import type { ClientState, FollowState, RealtimeClient } from './realtime-client.js';
 import { Ack, AckError, JoinPayload, ServerEvent } from './realtime.events.js';
 import { RealtimeHub } from './realtime.hub.js';
@@ -69,6 +70,7 @@ export class RealtimeSessions {
     private readonly messages: MessagesService,
     private readonly chat: ChatService,
     private readonly hub: RealtimeHub,
+    private readonly slots: ConnectionSlots,
     private readonly rateLimiter: RateLimiter,
     private readonly events: DomainEventBus,
     config: ConfigService<AppConfig, true>,
@@ -77,20 +79,13 @@ export class RealtimeSessions {
   }
 
   /**
-   * Checks what a new connection presents (token, connection cap, the conversation's visibility,
-   * `since`) and answers the state it starts with, or throws a RealtimeRefusal. A refused token is
+   * Checks what a new connection presents (token, the conversation's visibility, `since`, then
+   * the per-user connection cap, across instances with Redis) and answers the state it starts with, or throws a RealtimeRefusal. A refused token is
    * announced as the HTTP guard announces one (client address, reason, path; never the token), so
    * bursts of failed authentication are audited together with those over HTTP.
    */
   async admit(admission: Admission): Promise<ClientState> {
     const { user, expiresAt } = this.verifiedCaller(admission);
-    if (this.hub.connectionCount(user.id) >= this.settings.maxConnectionsPerUser) {
-      throw new RealtimeRefusal(
-        429,
-        ErrorCode.RATE_LIMITED,
-        `Too many connections: at most ${this.settings.maxConnectionsPerUser} per user`,
-      );
-    }
     const { conversationId, since } = admission;
     if (conversationId) {
       const notFound = new RealtimeRefusal(404, ErrorCode.CONVERSATION_NOT_FOUND, 'Conversation not found');
@@ -105,8 +100,18 @@ export class RealtimeSessions {
             throw new RealtimeRefusal(400, ErrorCode.VALIDATION_FAILED, 'since must be a seq number or a message id of this conversation');
           })
         : null;
+    // Last, so a connection refused for another reason takes no slot.
+    const slot = await this.slots.reserve(user.id, this.settings.maxConnectionsPerUser);
+    if (slot === null) {
+      throw new RealtimeRefusal(
+        429,
+        ErrorCode.RATE_LIMITED,
+        `Too many connections: at most ${this.settings.maxConnectionsPerUser} per user`,
+      );
+    }
     return {
       user,
+      slot,
       expiresAt,
       pinnedConversationId: conversationId,
       initialAfterSeq,
@@ -120,6 +125,7 @@ export class RealtimeSessions {
   async opened(client: RealtimeClient): Promise<void> {
     const { state } = client;
     this.hub.register(client);
+    this.slots.hold(state.user.id, state.slot);
     if (state.expiresAt) {
       state.expiryTimer = setTimeout(
         () => {
@@ -141,7 +147,13 @@ export class RealtimeSessions {
     clearTimeout(state.expiryTimer);
     for (const timer of state.typingTimers.values()) clearTimeout(timer);
     this.hub.unregister(client);
+    this.slots.release(state.user.id, state.slot);
     this.hub.presence(state.user.id, client.id, 'offline');
+  }
+
+  /** A connection admitted but gone before it opened: its slot is given back. */
+  abandoned(state: ClientState): void {
+    this.slots.release(state.user.id, state.slot);
   }
 
   join(client: RealtimeClient, payload: unknown): Promise<Ack<{ conversationId: string; replayed: number }>> {

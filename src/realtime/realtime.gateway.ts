@@ -62,7 +62,10 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     // The default namespace serves nothing: it asks for a token like the others, then refuses.
     server.server.of('/').use((socket, next) => {
       this.admit(socket).then(
-        () => next(new Error('No such namespace: connect to /chat or /chat/<conversationId>')),
+        (state) => {
+          this.sessions.abandoned(state);
+          next(new Error('No such namespace: connect to /chat or /chat/<conversationId>'));
+        },
         (error: Error) => next(new Error(error.message)),
       );
     });

@@ -273,12 +273,8 @@ export class RealtimeHub {
   private dispatch(envelope: Envelope): void {
     const sent = { ...envelope, sentAt: Date.now() };
     this.deliverLocally(sent, 'local');
-    try {
-      this.relay?.serverSideEmit(RELAY_EVENT, sent);
-    } catch (error) {
-      // Redis gone (as while shutting down): this instance's connections have it; the others miss it and replay on reconnect.
-      this.logger.warn({ err: error, event: envelope.event }, 'Could not relay a realtime event to the other instances');
-    }
+    // A failed publish is logged by the adapter's publisher (RealtimeIoAdapter): the other instances miss it and replay on reconnect.
+    this.relay?.serverSideEmit(RELAY_EVENT, sent);
   }
 
   private disconnectLocally(userId: string): number {

@@ -4,6 +4,7 @@ import { RateLimiter } from '../common/rate-limit/rate-limiter.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { MessagesModule } from '../messages/messages.module.js';
 import { PreferencesModule } from '../preferences/preferences.module.js';
+import { ConnectionSlots } from './connection-slots.js';
 import { PlainWebSocketServer } from './plain-websocket.server.js';
 import { RealtimeSessions } from './realtime-sessions.js';
 import { RealtimeUserDataProvider } from './realtime-user-data.provider.js';
@@ -25,7 +26,15 @@ export class RealtimeModule {
       module: RealtimeModule,
       imports: [AuthModule, options.chat, ConversationsModule, MessagesModule, PreferencesModule],
       // RealtimeUserDataProvider registers with the global UserDataRegistry (UserDataModule).
-      providers: [RealtimeSessions, RealtimeGateway, PlainWebSocketServer, RealtimeHub, RateLimiter, RealtimeUserDataProvider],
+      providers: [
+        ConnectionSlots,
+        RealtimeSessions,
+        RealtimeGateway,
+        PlainWebSocketServer,
+        RealtimeHub,
+        RateLimiter,
+        RealtimeUserDataProvider,
+      ],
     };
   }
 }
