@@ -76,6 +76,21 @@ export class ConversationsRepository {
     return found !== null;
   }
 
+  /** What a cached history of a visible conversation is checked against; null when it is not the owner's or is deleted. */
+  historyVersion(
+    ownerId: string,
+    id: Types.ObjectId,
+  ): Promise<Pick<ConversationRecord, 'messageCount' | 'lastSeq' | 'messagesRev'> | null> {
+    return this.model
+      .findOne({ _id: id, userId: ownerId, status: NOT_DELETED() }, { _id: 0, messageCount: 1, lastSeq: 1, messagesRev: 1 })
+      .lean<Pick<ConversationRecord, 'messageCount' | 'lastSeq' | 'messagesRev'>>()
+      .exec();
+  }
+
+  async bumpMessagesRev(ids: readonly Types.ObjectId[]): Promise<void> {
+    await this.model.updateMany({ _id: trusted({ $in: ids }) }, { $inc: { messagesRev: 1 } }, { timestamps: false }).exec();
+  }
+
   /** Pages through one status, newest activity first, strictly after the cursor position. */
   list(ownerId: string, filter: ListConversationsFilter): Promise<ConversationRecord[]> {
     const query: Record<string, unknown> = { userId: ownerId, status: filter.status };

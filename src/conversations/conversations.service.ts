@@ -35,6 +35,12 @@ const PSEUDONYMISE_BATCH = 200;
 const DEFAULT_PAGE_SIZE = 20;
 const RESERVATION_ATTEMPTS = 20;
 
+export interface HistoryVersion {
+  messageCount: number;
+  lastSeq: number;
+  messagesRev: number;
+}
+
 export interface ConversationTurnContext {
   agentKey: string | null;
   title: string | null;
@@ -273,6 +279,21 @@ export class ConversationsService {
   }
 
   /** Fails with 404 unless the conversation exists, is the owner's and is not deleted. */
+  /**
+   * The version of the conversation's history (404 when not the owner's): it changes with every
+   * message added, removed or changed, so a cached history that carries it is current.
+   */
+  async historyVersion(ownerId: string, id: string): Promise<HistoryVersion> {
+    const found = await this.conversations.historyVersion(ownerId, new Types.ObjectId(id));
+    if (!found) throw notFound();
+    return { messageCount: found.messageCount, lastSeq: found.lastSeq, messagesRev: found.messagesRev ?? 0 };
+  }
+
+  /** After messages of these conversations changed in place: their history versions move on. */
+  async messagesChanged(ids: readonly Types.ObjectId[]): Promise<void> {
+    if (ids.length > 0) await this.conversations.bumpMessagesRev(ids);
+  }
+
   async assertVisible(ownerId: string, id: string): Promise<void> {
     if (!(await this.conversations.existsVisible(ownerId, new Types.ObjectId(id)))) throw notFound();
   }

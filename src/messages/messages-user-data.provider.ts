@@ -12,6 +12,7 @@ import type {
   UserDataHolding,
   UserDataProvider,
 } from '../common/user-data/user-data.js';
+import { MessageCache } from './message-cache.js';
 import { MessageRecord, MessagesRepository } from './messages.repository.js';
 import { MESSAGES_COLLECTION } from './schemas/message.schema.js';
 
@@ -61,6 +62,7 @@ export class MessagesUserDataProvider implements UserDataProvider, ConversationD
   constructor(
     private readonly registry: UserDataRegistry,
     private readonly messages: MessagesRepository,
+    private readonly cache: MessageCache,
   ) {}
 
   onModuleInit(): void {
@@ -87,11 +89,15 @@ export class MessagesUserDataProvider implements UserDataProvider, ConversationD
   }
 
   async erase(userId: string): Promise<DataCounts> {
-    return { [MESSAGES_COLLECTION]: await this.messages.deleteOwned(userId) };
+    const deleted = await this.messages.deleteOwned(userId);
+    this.cache.evictOwner(userId);
+    return { [MESSAGES_COLLECTION]: deleted };
   }
 
   async pseudonymise(request: Pseudonymisation): Promise<DataCounts> {
-    return { [MESSAGES_COLLECTION]: await this.rewriteOwner(request, undefined) };
+    const rewritten = await this.rewriteOwner(request, undefined);
+    this.cache.evictOwner(request.userId);
+    return { [MESSAGES_COLLECTION]: rewritten };
   }
 
   async countForConversations(conversationIds: readonly Types.ObjectId[]): Promise<DataCounts> {
@@ -99,13 +105,17 @@ export class MessagesUserDataProvider implements UserDataProvider, ConversationD
   }
 
   async purgeConversations(conversationIds: readonly Types.ObjectId[]): Promise<DataCounts> {
-    return { [MESSAGES_COLLECTION]: await this.messages.deleteInConversations(conversationIds) };
+    const deleted = await this.messages.deleteInConversations(conversationIds);
+    this.cache.evict(conversationIds.map((id) => id.toHexString()));
+    return { [MESSAGES_COLLECTION]: deleted };
   }
 
   /** Only the messages of `request.userId` in these conversations change; others are left alone. */
   async pseudonymiseConversations(conversationIds: readonly Types.ObjectId[], request: Pseudonymisation): Promise<DataCounts> {
     if (conversationIds.length === 0) return { [MESSAGES_COLLECTION]: 0 };
-    return { [MESSAGES_COLLECTION]: await this.rewriteOwner(request, conversationIds) };
+    const rewritten = await this.rewriteOwner(request, conversationIds);
+    this.cache.evict(conversationIds.map((id) => id.toHexString()));
+    return { [MESSAGES_COLLECTION]: rewritten };
   }
 
   /** Content and metadata masked batch by batch; token counts, types and times stay as they were. */

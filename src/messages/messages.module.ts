@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { ConversationCountsJob } from './conversation-counts.job.js';
+import { MessageCache } from './message-cache.js';
 import { MessagesUserDataProvider } from './messages-user-data.provider.js';
 import { MessagesController } from './messages.controller.js';
 import { MessagesRepository } from './messages.repository.js';
@@ -13,7 +14,7 @@ import { Message, MessageSchema } from './schemas/message.schema.js';
   controllers: [MessagesController],
   // ConversationCountsJob registers with the global JobScheduler (JobsModule), MessagesUserDataProvider
   // with the global UserDataRegistry (UserDataModule).
-  providers: [MessagesRepository, MessagesService, ConversationCountsJob, MessagesUserDataProvider],
+  providers: [MessagesRepository, MessageCache, MessagesService, ConversationCountsJob, MessagesUserDataProvider],
   exports: [MessagesService],
 })
 export class MessagesModule {}

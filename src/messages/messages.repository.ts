@@ -34,6 +34,8 @@ export interface CompletedReply {
 }
 
 const PENDING: MessageStatus = 'pending';
+/** Stale replies failed per run of the stale-replies job (a minute apart): a crash leaves few. */
+const STALE_REPLIES_BATCH = 1000;
 
 /** The fields of a message that carry personal data, as pseudonymisation reads and rewrites them. */
 export type PersonalFields = Pick<MessageRecord, '_id' | 'content' | 'metadata'>;
@@ -121,8 +123,12 @@ export class MessagesRepository {
       .exec();
   }
 
-  async adjustAttachmentCount(ownerId: string, messageId: Types.ObjectId, delta: number): Promise<void> {
-    await this.model.updateOne({ _id: messageId, userId: ownerId }, { $inc: { attachmentCount: delta } }).exec();
+  /** The message's conversation, or null when it is not the owner's. */
+  adjustAttachmentCount(ownerId: string, messageId: Types.ObjectId, delta: number): Promise<Pick<MessageRecord, 'conversationId'> | null> {
+    return this.model
+      .findOneAndUpdate({ _id: messageId, userId: ownerId }, { $inc: { attachmentCount: delta } }, { projection: { conversationId: 1 } })
+      .lean<Pick<MessageRecord, 'conversationId'>>()
+      .exec();
   }
 
   /** Deletes one message of the owner's conversation; returns it as it was, or null. */
@@ -404,10 +410,19 @@ export class MessagesRepository {
   }
 
   /** Maintenance across all users: replies still in flight since before `staleBefore` were orphaned by a crash. */
-  async failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
-    const result = await this.model
-      .updateMany({ status: PENDING, updatedAt: trusted({ $lt: staleBefore }) }, { $set: { status: 'failed', error } })
+  /** Fails the replies pending since before `staleBefore`; answers how many and in which conversations. */
+  async failStaleReplies(staleBefore: Date, error: MessageError): Promise<{ count: number; conversationIds: Types.ObjectId[] }> {
+    // Found first, then failed by id: the caller learns exactly which conversations changed.
+    const stale = await this.model
+      .find({ status: PENDING, updatedAt: trusted({ $lt: staleBefore }) }, { conversationId: 1 })
+      .limit(STALE_REPLIES_BATCH)
+      .lean<Pick<MessageRecord, '_id' | 'conversationId'>[]>()
       .exec();
-    return result.modifiedCount;
+    if (stale.length === 0) return { count: 0, conversationIds: [] };
+    const result = await this.model
+      .updateMany({ _id: trusted({ $in: stale.map((reply) => reply._id) }), status: PENDING }, { $set: { status: 'failed', error } })
+      .exec();
+    const conversationIds = [...new Map(stale.map((reply) => [reply.conversationId.toHexString(), reply.conversationId])).values()];
+    return { count: result.modifiedCount, conversationIds };
   }
 }

@@ -15,6 +15,7 @@ import { ConversationsService } from '../conversations/conversations.service.js'
 import { CreateMessageDto } from './dto/create-message.dto.js';
 import { ListMessagesQuery } from './dto/list-messages.query.js';
 import { MessageDto } from './dto/message.dto.js';
+import { CACHED_CONVERSATION_MAX_MESSAGES, MessageCache, pageOf } from './message-cache.js';
 import { toMessageDto } from './message.mapper.js';
 import type { MessageFact, QuestionTermsFact, QuestionText } from '../common/analytics/analytics-facts.js';
 import { CompletedReply, MessageRecord, MessagesRepository } from './messages.repository.js';
@@ -61,6 +62,7 @@ export class MessagesService {
     private readonly conversations: ConversationsService,
     private readonly events: DomainEventBus,
     private readonly userData: UserDataRegistry,
+    private readonly cache: MessageCache,
     config: ConfigService<AppConfig, true>,
   ) {
     this.maxMessageLength = config.get('chat', { infer: true }).maxMessageLength;
@@ -121,6 +123,7 @@ export class MessagesService {
     }
 
     const messages = records.map(toMessageDto);
+    this.cache.noteWrite(conversationId);
     for (const message of messages) {
       this.events.publish(DomainEvent.MessageCreated, {
         userId: ownerId,
@@ -180,7 +183,7 @@ export class MessagesService {
 
   async completeReply(ownerId: string, messageId: string, reply: CompletedReply): Promise<MessageDto | null> {
     const record = await this.messages.complete(ownerId, new Types.ObjectId(messageId), reply);
-    return record ? toMessageDto(record) : null;
+    return record ? toMessageDto(await this.changedInPlace(record)) : null;
   }
 
   async failReply(
@@ -191,20 +194,31 @@ export class MessagesService {
     processingTime: number,
   ): Promise<MessageDto | null> {
     const record = await this.messages.fail(ownerId, new Types.ObjectId(messageId), error, partialContent, processingTime);
-    return record ? toMessageDto(record) : null;
+    return record ? toMessageDto(await this.changedInPlace(record)) : null;
   }
 
   async resetForRegeneration(ownerId: string, messageId: string, generation: GenerationInfo): Promise<MessageDto | null> {
     const record = await this.messages.resetForRegeneration(ownerId, new Types.ObjectId(messageId), generation);
-    return record ? toMessageDto(record) : null;
+    return record ? toMessageDto(await this.changedInPlace(record)) : null;
+  }
+
+  /**
+   * A message changed in place: its conversation's history version moves on, after the change
+   * (a reader that checks the version first then never caches the old message under the new one).
+   */
+  private async changedInPlace<T extends Pick<MessageRecord, 'conversationId'>>(record: T): Promise<T> {
+    await this.conversations.messagesChanged([record.conversationId]);
+    return record;
   }
 
   hasPendingReplyBefore(conversationId: string, beforeSeq: number): Promise<boolean> {
     return this.messages.hasPendingReplyBefore(new Types.ObjectId(conversationId), beforeSeq);
   }
 
-  failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
-    return this.messages.failStaleReplies(staleBefore, error);
+  async failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
+    const failed = await this.messages.failStaleReplies(staleBefore, error);
+    await this.conversations.messagesChanged(failed.conversationIds);
+    return failed.count;
   }
 
   /**
@@ -301,8 +315,9 @@ export class MessagesService {
   }
 
   /** Kept by the attachments module as files are added to or removed from a message. */
-  adjustAttachmentCount(ownerId: string, messageId: string, delta: number): Promise<void> {
-    return this.messages.adjustAttachmentCount(ownerId, new Types.ObjectId(messageId), delta);
+  async adjustAttachmentCount(ownerId: string, messageId: string, delta: number): Promise<void> {
+    const record = await this.messages.adjustAttachmentCount(ownerId, new Types.ObjectId(messageId), delta);
+    if (record) await this.changedInPlace(record);
   }
 
   async history(ownerId: string, conversationId: string, query: ListMessagesQuery): Promise<Page<MessageDto>> {
@@ -315,12 +330,28 @@ export class MessagesService {
     const cursor = order === 'asc' ? query.after : query.before;
     const position = cursor === undefined ? undefined : decodeCursor(cursor, scope, cursorParam);
 
-    // Both reads at once: the page query is owner-scoped itself, so running it before the
-    // visibility check is confirmed can only cost a wasted read, never a leak.
-    const [, rows] = await Promise.all([
-      this.conversations.assertVisible(ownerId, conversationId),
-      this.messages.page(ownerId, new Types.ObjectId(conversationId), order, limit, position),
-    ]);
+    // The version first, then the messages: a history cached under a version is never older than it.
+    const version = await this.conversations.historyVersion(ownerId, conversationId).catch((error: unknown) => {
+      // Deleted (or no longer theirs): what was cached of it for this caller goes too.
+      if (error instanceof ResourceNotFoundException) this.cache.evictIfOwnedBy(conversationId, ownerId);
+      throw error;
+    });
+    const cached = this.cache.page(conversationId, ownerId, version, order, limit, position, scope);
+    if (cached) return cached;
+    const objectId = new Types.ObjectId(conversationId);
+    if (this.cache.shouldFill(conversationId, version)) {
+      const whole = (await this.messages.page(ownerId, objectId, 'asc', CACHED_CONVERSATION_MAX_MESSAGES)).map(toMessageDto);
+      this.cache.fill(conversationId, ownerId, version, whole);
+      return pageOf(
+        whole.map((dto) => ({ dto, time: Date.parse(dto.timestamp), id: dto.id })),
+        order,
+        limit,
+        position,
+        scope,
+      );
+    }
+    this.cache.missed();
+    const rows = await this.messages.page(ownerId, objectId, order, limit, position);
     return toPage(rows, limit, scope, (row) => row.timestamp, toMessageDto);
   }
 

@@ -131,7 +131,9 @@ export class PlainWebSocketServer implements OnApplicationBootstrap, BeforeAppli
    * answer everything under `/ws/` (400: not a Socket.IO request).
    */
   onApplicationBootstrap(): void {
-    const http = this.adapterHost.httpAdapter.getHttpServer() as Server;
+    // An application context without HTTP (the command-line tools) serves no sockets.
+    const http = this.adapterHost.httpAdapter?.getHttpServer() as Server | undefined;
+    if (!http) return;
     claimFirst(http, 'upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = pathOf(request);
       if (!PLAIN_WEBSOCKET_PATH.test(path)) return false;

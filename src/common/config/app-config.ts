@@ -38,6 +38,8 @@ export interface AppConfig {
     enableAnalytics: boolean;
     enableFileUploads: boolean;
     maxFileSizeMb: number;
+    /** The message cache's bound (MessageCache); 0 turns it off. */
+    cacheMaxMb: number;
   };
   attachments: {
     storage: AttachmentStorageDriver;
@@ -203,6 +205,7 @@ export function loadAppConfig(env: Env = process.env): AppConfig {
       enableAnalytics: reader.boolean('CHAT_ENABLE_ANALYTICS', true),
       enableFileUploads: reader.boolean('CHAT_ENABLE_FILE_UPLOADS', true),
       maxFileSizeMb: reader.integer('CHAT_MAX_FILE_SIZE_MB', 10, 1, 10_240),
+      cacheMaxMb: reader.integer('CHAT_CACHE_MAX_MB', 64, 0, 65_536),
     },
     attachments: {
       storage: reader.oneOf('ATTACHMENT_STORAGE', ATTACHMENT_STORAGE_DRIVERS, 'local'),

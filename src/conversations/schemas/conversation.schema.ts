@@ -64,6 +64,14 @@ export class Conversation {
   @Prop({ type: Number, default: 0, min: 0 })
   lastSeq!: number;
 
+  /**
+   * Bumped after a message of the conversation changes in place (a reply completed or failed,
+   * attachments counted): with messageCount and lastSeq, the version a cached history is checked
+   * against (MessageCache). Absent on conversations no message has changed in yet: 0.
+   */
+  @Prop({ type: Number, default: 0, min: 0 })
+  messagesRev!: number;
+
   @Prop({ type: Date, default: null })
   archivedAt!: Date | null;
 
