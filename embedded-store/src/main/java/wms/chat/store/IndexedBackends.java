@@ -18,7 +18,6 @@ import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 import org.h2.mvstore.MVMap;
-import org.h2.mvstore.type.ObjectDataType;
 import org.h2.mvstore.MVStore;
 
 import java.util.List;
@@ -72,8 +71,7 @@ final class IndexedBackends {
       @Override
       protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
         String fullName = getFullCollectionNamespace(collectionName);
-        MVMap<Object, Document> dataMap = store.openMap(DATA_MAP_PREFIX + fullName,
-            new MVMap.Builder<Object, Document>().valueType(new DecodedDocumentType()));
+        MVMap<Object, Document> dataMap = store.openMap(DATA_MAP_PREFIX + fullName);
         MVMap<String, Object> metaMap = store.openMap(META_MAP_PREFIX + fullName);
         return new PlannedH2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
       }
@@ -83,23 +81,6 @@ final class IndexedBackends {
         return new SecondaryIndex<>(indexName, keys);
       }
     };
-  }
-
-  /**
-   * The documents' value type: stored exactly as H2's default type stores them (Java
-   * serialization), but sized for the page cache as decoded documents are. H2 counts a stored
-   * document at its serialized size, a fraction of its decoded size (a heap histogram at a million
-   * messages: a cache of 64 MB by H2's count held 80,000 pages and every decoded message, over 3 GB).
-   */
-  static final class DecodedDocumentType extends ObjectDataType {
-    /** A decoded chat message with its nested documents (a map per document, a string per value) is a few kilobytes. */
-    private static final int DECODED_DOCUMENT_BYTES = 4096;
-
-    @Override
-    public int getMemory(Object value) {
-      int stored = super.getMemory(value);
-      return value instanceof Document ? Math.max(DECODED_DOCUMENT_BYTES, 4 * stored) : stored;
-    }
   }
 
   private static final class PlannedMemoryCollection extends MemoryCollection {
