@@ -11,8 +11,10 @@ import { type LatencySummary, formatRow, runBenchmark, runConcurrently, seededRa
 
 /**
  * npm run bench:history — seeds a chat-like history, then measures, on each store in one run:
- *  - GET /conversations/:id/messages?limit=50 over HTTP (concurrency 16)
- *  - the same query through the raw driver (concurrency 16): the baseline
+ *  - GET /conversations/:id/messages?limit=50 over HTTP against the same query through the raw
+ *    driver (the baseline), in interleaved rounds: conversations picked uniformly from the whole
+ *    history (concurrency 16), then a working set of active conversations (BENCH_ACTIVE, 200) at
+ *    concurrency 16 and 1, each with the message cache's hit rate (from the app's /metrics)
  *  - ingest throughput of POST /conversations/:id/messages
  * on the embedded store's memory backend and on its persistent file store (what `npm start`
  * runs, in a temporary data directory); with MONGODB_URI, on that store only. On the persistent
@@ -21,7 +23,8 @@ import { type LatencySummary, formatRow, runBenchmark, runConcurrently, seededRa
  * behaviour), and API ingest there against the memory store. Ingest runs interleave the stores
  * and variants in rounds, so drifting load on the machine falls on all of them alike.
  * Sizes are tunable: BENCH_USERS, BENCH_CONVERSATIONS, BENCH_MESSAGES, BENCH_MESSAGES_PERSISTENT,
- * BENCH_READS, BENCH_WRITES, BENCH_DRIVER_WRITES, BENCH_ROUNDS, BENCH_CONCURRENCY.
+ * BENCH_READS, BENCH_READS_SEQUENTIAL, BENCH_ACTIVE, BENCH_WRITES, BENCH_DRIVER_WRITES, BENCH_ROUNDS,
+ * BENCH_CONCURRENCY.
  */
 const USERS = intEnv('BENCH_USERS', 200);
 const CONVERSATIONS = intEnv('BENCH_CONVERSATIONS', 2000);
@@ -32,6 +35,9 @@ const WRITES = intEnv('BENCH_WRITES', 2000);
 const DRIVER_WRITES = intEnv('BENCH_DRIVER_WRITES', WRITES);
 const ROUNDS = intEnv('BENCH_ROUNDS', 4);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
+/** Conversations in the active working set (BENCH_ACTIVE): the ones being chatted in. */
+const ACTIVE = intEnv('BENCH_ACTIVE', 200);
+const READS_SEQUENTIAL = intEnv('BENCH_READS_SEQUENTIAL', 1000);
 const WARM_UP_WRITES = 100;
 const INGEST_CONVERSATIONS = 200;
 const DB_NAME = 'wms_chat_bench';
@@ -82,13 +88,17 @@ function printIngestRatio(name: string, measured: Ingest, baseline: Ingest): voi
 }
 
 /** Runs each variant's share of `total` tasks in turn, `ROUNDS` times, so the variants see the same machine. */
-async function interleaved(total: number, variants: Array<{ label: string; task: (index: number) => Promise<void> }>): Promise<Ingest[]> {
+async function interleaved(
+  total: number,
+  variants: Array<{ label: string; task: (index: number) => Promise<void> }>,
+  concurrency = CONCURRENCY,
+): Promise<Ingest[]> {
   const results = variants.map(({ label }) => ({ label, latencies: [] as number[], seconds: 0 }));
   const perRound = Math.ceil(total / ROUNDS);
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const [v, variant] of variants.entries()) {
       const started = process.hrtime.bigint();
-      const latencies = await runConcurrently(perRound, CONCURRENCY, (i) => variant.task(round * perRound + i));
+      const latencies = await runConcurrently(perRound, concurrency, (i) => variant.task(round * perRound + i));
       results[v]!.seconds += Number(process.hrtime.bigint() - started) / 1e9;
       results[v]!.latencies.push(...latencies);
     }
@@ -138,9 +148,28 @@ async function startStore(label: string, persistence: 'memory' | 'persistent', m
   return { label, bench, conversations, tokens, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) };
 }
 
+/** The app's message-cache reads by result (hit, fill, miss), from its /metrics. */
+async function cacheReads(store: StoreUnderTest): Promise<Record<string, number>> {
+  const text = await sendJsonOk(store.agent, store.bench.port, 'GET', '/metrics', '');
+  const reads: Record<string, number> = { hit: 0, fill: 0, miss: 0 };
+  for (const match of text.matchAll(/^chat_message_cache_reads_total\{result="(\w+)"\} (\d+)/gm)) reads[match[1]!] = Number(match[2]);
+  return reads;
+}
+
+function hitRate(before: Record<string, number>, after: Record<string, number>): string {
+  const delta = (key: string) => (after[key] ?? 0) - (before[key] ?? 0);
+  const total = delta('hit') + delta('fill') + delta('miss');
+  return `cache: ${delta('hit')} hits, ${delta('fill')} fills, ${delta('miss')} misses (hit rate ${total ? ((100 * delta('hit')) / total).toFixed(1) : '0.0'} %)`;
+}
+
+/**
+ * History reads, API against the raw driver's query for the same page, in interleaved rounds:
+ * over conversations picked uniformly from the whole history (most read once or twice: the cache
+ * mostly misses), then over a working set of ACTIVE conversations (those people are chatting in,
+ * which the cache is for), at CONCURRENCY and at 1.
+ */
 async function measureReads(store: StoreUnderTest): Promise<void> {
   const { bench, conversations, tokens, agent } = store;
-  const picks = Array.from({ length: READS }, () => conversations[Math.floor(random() * conversations.length)]!);
   const driverPage = (c: SeededConversation) =>
     bench.db
       .collection('chat_messages')
@@ -151,20 +180,39 @@ async function measureReads(store: StoreUnderTest): Promise<void> {
   const apiPage = (c: SeededConversation) =>
     sendJsonOk(agent, bench.port, 'GET', `/api/v1/chat/conversations/${c.id.toHexString()}/messages?limit=50`, tokens.get(c.userId)!);
 
+  const measure = async (title: string, picks: SeededConversation[], concurrency: number) => {
+    const before = await cacheReads(store);
+    const [driver, api] = await interleaved(
+      picks.length,
+      [
+        { label: 'raw driver (baseline)', task: async (i) => void (await driverPage(picks[i % picks.length]!)) },
+        { label: 'API over HTTP', task: async (i) => void (await apiPage(picks[i % picks.length]!)) },
+      ],
+      concurrency,
+    );
+    const after = await cacheReads(store);
+    const d = summarize(driver!.latencies);
+    const a = summarize(api!.latencies);
+    process.stdout.write(`\n[${store.label}] GET /conversations/:id/messages?limit=50, ${title}, concurrency ${concurrency}\n`);
+    process.stdout.write(`${formatRow('raw driver (baseline)', d)}\n`);
+    process.stdout.write(`${formatRow('API over HTTP', a)}\n`);
+    process.stdout.write(
+      `ratio API/driver: p50 ${ratio(a.p50, d.p50)}  p95 ${ratio(a.p95, d.p95)}  p99 ${ratio(a.p99, d.p99)}  ${hitRate(before, after)}\n`,
+    );
+  };
+
+  const uniform = Array.from({ length: READS }, () => conversations[Math.floor(random() * conversations.length)]!);
   // Warm both paths so neither pays first-call costs inside the measurement.
   await runConcurrently(200, CONCURRENCY, async (i) => {
-    await apiPage(picks[i % picks.length]!);
-    await driverPage(picks[i % picks.length]!);
+    await apiPage(uniform[i % uniform.length]!);
+    await driverPage(uniform[i % uniform.length]!);
   });
-  const driver = summarize(await runConcurrently(READS, CONCURRENCY, async (i) => void (await driverPage(picks[i]!))));
-  const api = summarize(await runConcurrently(READS, CONCURRENCY, async (i) => void (await apiPage(picks[i]!))));
+  await measure(`${conversations.length} conversations picked uniformly`, uniform, CONCURRENCY);
 
-  process.stdout.write(`\n[${store.label}] GET /conversations/:id/messages?limit=50, concurrency ${CONCURRENCY}\n`);
-  process.stdout.write(`${formatRow('raw driver (baseline)', driver)}\n`);
-  process.stdout.write(`${formatRow('API over HTTP', api)}\n`);
-  process.stdout.write(
-    `ratio API/driver: p50 ${ratio(api.p50, driver.p50)}  p95 ${ratio(api.p95, driver.p95)}  p99 ${ratio(api.p99, driver.p99)}\n`,
-  );
+  const active = conversations.slice(0, Math.min(ACTIVE, conversations.length));
+  const activePicks = Array.from({ length: READS }, () => active[Math.floor(random() * active.length)]!);
+  await measure(`${active.length} active conversations`, activePicks, CONCURRENCY);
+  await measure(`${active.length} active conversations`, activePicks.slice(0, READS_SEQUENTIAL), 1);
 }
 
 /** POST /conversations/:id/messages (reply: false), spread over the first 200 conversations. */

@@ -58,7 +58,7 @@ export class MessageCache implements OnModuleDestroy {
     this.maxBytes = config.get('chat', { infer: true }).cacheMaxMb * 1024 * 1024;
     this.reads = metrics.counter(
       'chat_message_cache_reads_total',
-      'History pages by how the message cache served them: hit (from memory), fill (read whole from the store and cached), miss (read from the store)',
+      'History pages by how the message cache served them: hit (from memory), fill (read whole from the store and cached), miss (read from the store, not cached)',
       ['result'],
     );
     metrics.gauge('chat_message_cache_bytes', 'Estimated bytes of the message cache (bounded by CHAT_CACHE_MAX_MB)', [], (gauge) =>
@@ -123,8 +123,11 @@ export class MessageCache implements OnModuleDestroy {
    * stale under that version).
    */
   fill(conversationId: string, ownerId: string, version: HistoryVersion, messages: readonly MessageDto[]): void {
+    if (messages.length !== version.messageCount) {
+      this.reads.inc({ result: 'miss' });
+      return;
+    }
     this.reads.inc({ result: 'fill' });
-    if (messages.length !== version.messageCount) return;
     const cached = messages.map((dto) => ({ dto, time: Date.parse(dto.timestamp), id: dto.id }));
     const bytes = cached.reduce((sum, message) => sum + 2 * JSON.stringify(message.dto).length + MESSAGE_OVERHEAD_BYTES, 0);
     if (bytes > this.maxBytes) return;

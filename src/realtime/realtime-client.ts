@@ -3,10 +3,11 @@ import type { ServerToClientEvents } from './realtime.events.js';
 
 export interface FollowState {
   /**
-   * Ids of the messages already delivered since the client started following. Seq order is not
-   * commit order (two concurrent sends can commit out of order), so duplicates are told by id.
+   * Ids of the messages the replay sent, while the live events that waited during it are sent:
+   * seq order is not commit order (two concurrent sends can commit out of order), so duplicates are
+   * told by id. Null afterwards: later events are of messages created since, each sent once.
    */
-  delivered: Set<string>;
+  replayed: Set<string> | null;
   /** While missed messages are replayed, live events wait here. */
   replaying: boolean;
   buffered: [keyof ServerToClientEvents, unknown][];
@@ -24,8 +25,8 @@ export interface ClientState {
   initialAfterSeq: number | null;
   expiryTimer?: NodeJS.Timeout;
   following: Map<string, FollowState>;
-  typingSentAt: Map<string, number>;
-  typingTimers: Map<string, NodeJS.Timeout>;
+  /** Conversations the client is typing in: when its start was last forwarded, and the timer that stops it. Made on first use. */
+  typing?: Map<string, { sentAt: number; autoStop: NodeJS.Timeout }>;
 }
 
 /** Why the server closes a connection, for protocols that can say so (the plain WebSocket's close code). */

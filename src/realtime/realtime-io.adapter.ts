@@ -79,6 +79,12 @@ export class RealtimeIoAdapter extends IoAdapter {
     return server;
   }
 
+  /**
+   * Nothing to bind: the gateway takes every client event through one listener shared by all
+   * sockets (Nest's default would keep an rxjs pipeline per socket even with no handlers).
+   */
+  override bindMessageHandlers(): void {}
+
   override async close(server: Server): Promise<void> {
     await super.close(server);
     await Promise.all(this.redisClients.map((client) => client.quit().catch(() => undefined)));

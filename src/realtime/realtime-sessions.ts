@@ -15,7 +15,7 @@ import { ConversationsService } from '../conversations/conversations.service.js'
 import { MessagesService } from '../messages/messages.service.js';
 import { ConnectionSlots } from './connection-slots.js';
 import type { ClientState, FollowState, RealtimeClient } from './realtime-client.js';
-import { Ack, AckError, JoinPayload, ServerEvent } from './realtime.events.js';
+import { Ack, AckError, ClientEvent, JoinPayload, ServerEvent } from './realtime.events.js';
 import { RealtimeHub } from './realtime.hub.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
@@ -63,6 +63,15 @@ export class RealtimeSessions {
   private readonly settings: AppConfig['websockets'];
   /** The HTTP pipeline's validation, so a realtime send is validated and reported exactly like a POST. */
   private readonly validation = createValidationPipe();
+
+  private readonly handlers: Record<string, (client: RealtimeClient, payload: unknown) => Promise<Ack<Record<string, unknown>>>> = {
+    [ClientEvent.Join]: (client, payload) => this.join(client, payload),
+    [ClientEvent.Leave]: (client, payload) => this.leave(client, payload),
+    [ClientEvent.Send]: (client, payload) => this.send(client, payload),
+    [ClientEvent.TypingStart]: (client, payload) => this.typingStart(client, payload),
+    [ClientEvent.TypingStop]: (client, payload) => this.typingStop(client, payload),
+    [ClientEvent.Read]: (client, payload) => this.read(client, payload),
+  };
 
   constructor(
     private readonly tokens: TokenVerifier,
@@ -116,8 +125,6 @@ export class RealtimeSessions {
       pinnedConversationId: conversationId,
       initialAfterSeq,
       following: new Map(),
-      typingSentAt: new Map(),
-      typingTimers: new Map(),
     };
   }
 
@@ -145,10 +152,34 @@ export class RealtimeSessions {
   closed(client: RealtimeClient): void {
     const { state } = client;
     clearTimeout(state.expiryTimer);
-    for (const timer of state.typingTimers.values()) clearTimeout(timer);
+    for (const typing of state.typing?.values() ?? []) clearTimeout(typing.autoStop);
     this.hub.unregister(client);
     this.slots.release(state.user.id, state.slot);
     this.hub.presence(state.user.id, client.id, 'offline');
+  }
+
+  /** The client events of the protocol, as both transports name them. */
+  get clientEvents(): string[] {
+    return Object.keys(this.handlers);
+  }
+
+  /**
+   * Runs a client event by name: an unknown event, or a payload nested too deep or holding a
+   * prototype key, NUL or a lone surrogate, is answered with the 400 a REST body gets (and
+   * counts against the event rate like any other).
+   */
+  dispatch(client: RealtimeClient, event: string, payload: unknown): Promise<Ack<Record<string, unknown>>> {
+    const handler = Object.hasOwn(this.handlers, event) ? this.handlers[event] : undefined;
+    if (!handler)
+      return this.guarded(client, () =>
+        Promise.reject(ackError(400, ErrorCode.VALIDATION_FAILED, `Unknown event; client events are ${this.clientEvents.join(', ')}`)),
+      );
+    const untrusted = untrustedPayloadError(payload);
+    if (untrusted)
+      return this.guarded(client, () =>
+        Promise.reject(ackError(untrusted.statusCode, untrusted.code, untrusted.message, untrusted.details)),
+      );
+    return handler(client, payload);
   }
 
   /** A connection admitted but gone before it opened: its slot is given back. */
@@ -156,7 +187,7 @@ export class RealtimeSessions {
     this.slots.release(state.user.id, state.slot);
   }
 
-  join(client: RealtimeClient, payload: unknown): Promise<Ack<{ conversationId: string; replayed: number }>> {
+  private join(client: RealtimeClient, payload: unknown): Promise<Ack<{ conversationId: string; replayed: number }>> {
     return this.guarded(client, async () => {
       const { conversationId, since } = (payload ?? {}) as Partial<JoinPayload>;
       const id = requireConversationId(conversationId);
@@ -165,7 +196,7 @@ export class RealtimeSessions {
     });
   }
 
-  leave(client: RealtimeClient, payload: unknown): Promise<Ack<{ conversationId: string }>> {
+  private leave(client: RealtimeClient, payload: unknown): Promise<Ack<{ conversationId: string }>> {
     return this.guarded(client, () => {
       const id = requireConversationId((payload as { conversationId?: unknown } | undefined)?.conversationId);
       if (client.state.pinnedConversationId === id)
@@ -175,7 +206,7 @@ export class RealtimeSessions {
     });
   }
 
-  send(client: RealtimeClient, payload: unknown): Promise<Ack<Record<string, unknown>>> {
+  private send(client: RealtimeClient, payload: unknown): Promise<Ack<Record<string, unknown>>> {
     return this.guarded(client, async () => {
       const { conversationId, ...body } = isObject(payload) ? payload : {};
       const id = requireConversationId(conversationId ?? client.state.pinnedConversationId);
@@ -188,32 +219,32 @@ export class RealtimeSessions {
     });
   }
 
-  typingStart(client: RealtimeClient, payload: unknown): Promise<Ack> {
+  private typingStart(client: RealtimeClient, payload: unknown): Promise<Ack> {
     return this.guarded(client, () => {
       const id = this.followed(client, payload);
       const { state } = client;
       const now = Date.now();
-      if (now - (state.typingSentAt.get(id) ?? 0) >= TYPING_THROTTLE_MS) {
-        state.typingSentAt.set(id, now);
+      const typing = (state.typing ??= new Map<string, { sentAt: number; autoStop: NodeJS.Timeout }>());
+      const current = typing.get(id);
+      let sentAt = current?.sentAt ?? 0;
+      if (now - sentAt >= TYPING_THROTTLE_MS) {
+        sentAt = now;
         this.hub.typing(state.user.id, id, 'user', 'start', client.id);
       }
-      clearTimeout(state.typingTimers.get(id));
-      state.typingTimers.set(
-        id,
-        setTimeout(() => this.stopTyping(client, id), TYPING_AUTO_STOP_MS),
-      );
+      clearTimeout(current?.autoStop);
+      typing.set(id, { sentAt, autoStop: setTimeout(() => this.stopTyping(client, id), TYPING_AUTO_STOP_MS) });
       return Promise.resolve({});
     });
   }
 
-  typingStop(client: RealtimeClient, payload: unknown): Promise<Ack> {
+  private typingStop(client: RealtimeClient, payload: unknown): Promise<Ack> {
     return this.guarded(client, () => {
       this.stopTyping(client, this.followed(client, payload));
       return Promise.resolve({});
     });
   }
 
-  read(client: RealtimeClient, payload: unknown): Promise<Ack> {
+  private read(client: RealtimeClient, payload: unknown): Promise<Ack> {
     return this.guarded(client, async () => {
       const id = this.followed(client, payload);
       const messageId = (payload as { messageId?: unknown } | undefined)?.messageId;
@@ -271,18 +302,19 @@ export class RealtimeSessions {
     const { state } = client;
     const afterSeq = await this.sinceToSeq(state.user.id, conversationId, since);
     // Followed before the replay is read: live events from now on wait in the buffer.
-    const follow: FollowState = { delivered: new Set(), replaying: true, buffered: [] };
+    const follow: FollowState = { replayed: new Set(), replaying: true, buffered: [] };
     state.following.set(conversationId, follow);
     let replayed = 0;
     if (afterSeq !== null) {
       for (const message of await this.messages.missedSince(state.user.id, conversationId, afterSeq, MAX_REPLAY)) {
         client.emit(ServerEvent.MessageCreated, { conversationId, message, replayed: true });
-        follow.delivered.add(message.id);
+        follow.replayed!.add(message.id);
         replayed += 1;
       }
     }
     follow.replaying = false;
     for (const [event, payload] of follow.buffered.splice(0)) this.hub.deliverTo(client, conversationId, event, payload);
+    follow.replayed = null;
     return replayed;
   }
 
@@ -296,9 +328,11 @@ export class RealtimeSessions {
 
   private stopTyping(client: RealtimeClient, conversationId: string): void {
     const { state } = client;
-    clearTimeout(state.typingTimers.get(conversationId));
-    state.typingTimers.delete(conversationId);
-    if (state.typingSentAt.delete(conversationId)) this.hub.typing(state.user.id, conversationId, 'user', 'stop', client.id);
+    const typing = state.typing?.get(conversationId);
+    if (!typing) return;
+    clearTimeout(typing.autoStop);
+    state.typing!.delete(conversationId);
+    this.hub.typing(state.user.id, conversationId, 'user', 'stop', client.id);
   }
 
   private followed(client: RealtimeClient, payload: unknown): string {

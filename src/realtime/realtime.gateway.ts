@@ -1,17 +1,9 @@
-import {
-  ConnectedSocket,
-  MessageBody,
-  OnGatewayConnection,
-  OnGatewayDisconnect,
-  OnGatewayInit,
-  SubscribeMessage,
-  WebSocketGateway,
-} from '@nestjs/websockets';
+import { OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { clientAddress } from '../common/http/client-address.js';
 import type { ClientState, RealtimeClient } from './realtime-client.js';
-import { RealtimeSessions, untrustedPayloadError } from './realtime-sessions.js';
-import { Ack, ClientEvent, NAMESPACE_PATTERN, ServerEvent } from './realtime.events.js';
+import { RealtimeSessions } from './realtime-sessions.js';
+import { Ack, NAMESPACE_PATTERN, ServerEvent } from './realtime.events.js';
 import { RealtimeHub } from './realtime.hub.js';
 
 /** A Socket.IO socket as the hub and the sessions see a connection; kept in `socket.data`. */
@@ -37,15 +29,20 @@ class SocketIoClient implements RealtimeClient {
 /**
  * The Socket.IO gateway (`/ws`). Authenticates in the handshake with the same token rules as
  * HTTP, lets a client follow conversations (`/chat/<id>`, or `/chat` plus conversation:join), and
- * takes messages, typing and read receipts; the rules themselves are RealtimeSessions', shared
- * with the plain WebSocket at `/ws/chat/<id>`.
+ * takes messages, typing and read receipts (ClientEvent), every event through one listener; the
+ * rules themselves are RealtimeSessions', shared with the plain WebSocket at `/ws/chat/<id>`.
  */
 @WebSocketGateway({ namespace: NAMESPACE_PATTERN })
 export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  /** One listener for every socket's events (`this` is the socket), so an idle socket holds no closures of its own. */
+  private readonly onClientEvent: (this: Socket, event: string, ...args: unknown[]) => void;
+
   constructor(
     private readonly sessions: RealtimeSessions,
     private readonly hub: RealtimeHub,
-  ) {}
+  ) {
+    this.onClientEvent = clientEventListener(sessions);
+  }
 
   afterInit(server: Namespace): void {
     this.hub.attach(server);
@@ -53,7 +50,7 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
       this.admit(socket).then(
         (state) => {
           socket.data = new SocketIoClient(socket, state);
-          socket.use(refuseUntrustedPayloads);
+          socket.onAny(this.onClientEvent);
           next();
         },
         (error: Error) => next(new Error(error.message)),
@@ -78,36 +75,6 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
   handleDisconnect(socket: Socket): void {
     // A socket refused in the handshake never had a client.
     if (socket.data instanceof SocketIoClient) this.sessions.closed(socket.data);
-  }
-
-  @SubscribeMessage(ClientEvent.Join)
-  join(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack<{ conversationId: string; replayed: number }>> {
-    return this.sessions.join(clientOf(socket), payload);
-  }
-
-  @SubscribeMessage(ClientEvent.Leave)
-  leave(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack<{ conversationId: string }>> {
-    return this.sessions.leave(clientOf(socket), payload);
-  }
-
-  @SubscribeMessage(ClientEvent.Send)
-  send(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack<Record<string, unknown>>> {
-    return this.sessions.send(clientOf(socket), payload);
-  }
-
-  @SubscribeMessage(ClientEvent.TypingStart)
-  typingStart(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack> {
-    return this.sessions.typingStart(clientOf(socket), payload);
-  }
-
-  @SubscribeMessage(ClientEvent.TypingStop)
-  typingStop(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack> {
-    return this.sessions.typingStop(clientOf(socket), payload);
-  }
-
-  @SubscribeMessage(ClientEvent.Read)
-  read(@ConnectedSocket() socket: Socket, @MessageBody() payload: unknown): Promise<Ack> {
-    return this.sessions.read(clientOf(socket), payload);
   }
 
   /** The handshake's token (auth.token or an Authorization header, never the query string), conversation and since. */
@@ -138,18 +105,12 @@ function clientOf(socket: Socket): SocketIoClient {
 }
 
 /**
- * Socket middleware run on every incoming event before its handler: a payload that is nested too
- * deep, holds a prototype key, NUL or a lone surrogate is answered with the 400 a REST body gets
- * (same check, same body) and goes no further.
+ * Takes a client event (`this` is its socket): RealtimeSessions runs it, its answer goes to the
+ * client's acknowledgement callback when it sent one.
  */
-function refuseUntrustedPayloads(packet: unknown[], next: (error?: Error) => void): void {
-  const ack = typeof packet.at(-1) === 'function' ? (packet.at(-1) as (reply: Ack) => void) : undefined;
-  for (const argument of packet.slice(1, ack ? -1 : undefined)) {
-    const error = untrustedPayloadError(argument);
-    if (error) {
-      ack?.({ ok: false, error });
-      return;
-    }
-  }
-  next();
+function clientEventListener(sessions: RealtimeSessions): (this: Socket, event: string, ...args: unknown[]) => void {
+  return function (this: Socket, event, ...args) {
+    const ack = typeof args.at(-1) === 'function' ? (args.pop() as (reply: Ack) => void) : undefined;
+    void sessions.dispatch(clientOf(this), event, args[0]).then((reply) => ack?.(reply));
+  };
 }

@@ -234,7 +234,7 @@ export class RealtimeHub {
     this.dispatch({ userId, event: ServerEvent.Presence, payload: { socketId, state }, exceptSocketId: socketId });
   }
 
-  /** Sends one conversation event to one connection, respecting its replay state and what it was already sent. */
+  /** Sends one conversation event to one connection, respecting its replay state and what the replay sent. */
   deliverTo(client: RealtimeClient, conversationId: string, event: keyof ServerToClientEvents, payload: unknown): void {
     const follow = client.state.following.get(conversationId);
     if (!follow) return;
@@ -242,11 +242,7 @@ export class RealtimeHub {
       follow.buffered.push([event, payload]);
       return;
     }
-    if (event === ServerEvent.MessageCreated) {
-      const { id } = (payload as { message: MessageDto }).message;
-      if (follow.delivered.has(id)) return;
-      follow.delivered.add(id);
-    }
+    if (event === ServerEvent.MessageCreated && follow.replayed?.has((payload as { message: MessageDto }).message.id)) return;
     client.emit(event, payload);
   }
 

@@ -297,6 +297,15 @@ describe('Realtime limits', () => {
     await expect(open('browser', { origin: 'https://evil.example' })).rejects.toThrow();
   });
 
+  it('answers an unknown event with a 400 ack, keeping the connection', async () => {
+    const socket = await open('curious');
+    expect(await emitWithAck(socket, 'no:such', {})).toMatchObject({
+      ok: false,
+      error: { statusCode: 400, code: 'VALIDATION_FAILED', message: expect.stringMatching(/^Unknown event/) },
+    });
+    expect(socket.connected).toBe(true);
+  });
+
   it('refuses events past the per-socket rate with RATE_LIMITED acks, keeping the connection', async () => {
     const socket = await open('flooder');
     const acks = [];
