@@ -145,12 +145,9 @@ public final class EmbeddedStore {
 
   /**
    * H2's page cache holds decoded pages of the data file; its default (16 MB) is far below a chat
-   * history's working set, and every miss decodes a page again. H2 sizes the cache by its own
-   * estimate of each page, which counts a stored document at about a fifth of what the decoded
-   * document really takes (a heap histogram: 1.25 GB live under a 256 MB setting). So the setting
-   * is a twentieth of the heap, at most 64 MB: a quarter of the heap, at most ~320 MB, in fact.
-   * (Counting documents at their decoded size instead made H2 split its pages by that estimate
-   * too: a leaf held one or two messages, and a history page of 50 read five times slower.)
+   * history's working set, and every miss decodes a page again. A twentieth of the heap, at most
+   * 64 MB, weighed with at least 1 KB per document (IndexedBackends.CachedDocumentType): at most
+   * 64,000 documents, a few hundred MB in real memory.
    */
   private static int pageCacheMb() {
     long twentiethOfHeapMb = Runtime.getRuntime().maxMemory() / 20 >> 20;
