@@ -50,6 +50,8 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ChatService.name);
   private readonly queue = new TurnQueue();
   private readonly inFlight = new Map<string, InFlightReply>();
+  /** Replies this instance has queued or is writing (ids). */
+  private readonly ownReplies = new Set<string>();
   private readonly settings: { rateLimitPerMinute: number; staleAfterMs: number; drainMs: number };
   private closing = false;
 
@@ -83,7 +85,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     const conversation = await this.conversations.turnContext(ownerId, conversationId);
     const agent = await this.agentOf(conversation);
     const turn = await this.messages.appendTurn(ownerId, conversationId, dto, generationInfo(agent, 1));
-    const reply = this.queue.run(conversationId, () =>
+    const reply = this.enqueue(conversationId, turn.assistantMessage.id, () =>
       this.generate(ownerId, conversationId, turn.assistantMessage, agent, dto.stream ? undefined : clientGone),
     );
     if (dto.stream) {
@@ -115,7 +117,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     if (!pending) {
       throw new AppException(HttpStatus.CONFLICT, ErrorCode.REPLY_IN_PROGRESS, 'This reply is still being written; wait for it to finish');
     }
-    const reply = this.queue.run(conversationId, () =>
+    const reply = this.enqueue(conversationId, pending.id, () =>
       this.generate(ownerId, conversationId, pending, agent, dto.stream ? undefined : clientGone),
     );
     if (dto.stream) {
@@ -203,7 +205,7 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
     const started = Date.now();
     let firstTokenAt: number | null = null;
     try {
-      await this.awaitEarlierReplies(conversationId, pending.seq, controller.signal);
+      await this.awaitEarlierReplies(conversationId, pending, controller.signal);
       const [conversation, preferences] = await Promise.all([
         this.conversations.turnContext(ownerId, conversationId),
         this.preferences.get(ownerId),
@@ -302,17 +304,36 @@ export class ChatService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * Waits while an earlier reply of the conversation is still being written: by this instance (its
-   * queue has already waited for those) or by another one that took the earlier message, so every
-   * reply sees the ones before it whichever instance each message arrived on. The store says,
-   * so it holds on any deployment. Bounded by the stale age: a reply left pending by a stopped
-   * instance is not waited for past the time the stale-replies job fails it.
+   * Waits while an earlier reply of the conversation is being written by another instance (one
+   * that took the earlier message), so every reply sees the ones before it whichever instance
+   * each message arrived on; the store says, so it holds on any deployment. This instance's own
+   * replies are ordered by its queue already (and waiting for one queued behind this one, as a
+   * regeneration of an older reply is, would never end). A reply left pending by a stopped
+   * instance (older than the stale age) is not waited for. After a wait, the reply's age starts
+   * again, so the stale-replies job does not take it for abandoned.
    */
-  private async awaitEarlierReplies(conversationId: string, seq: number, signal: AbortSignal): Promise<void> {
+  private async awaitEarlierReplies(conversationId: string, pending: MessageDto, signal: AbortSignal): Promise<void> {
+    let waited = false;
     const deadline = Date.now() + this.settings.staleAfterMs;
-    while (!signal.aborted && Date.now() < deadline && (await this.messages.hasPendingReplyBefore(conversationId, seq))) {
+    while (!signal.aborted && Date.now() < deadline) {
+      const earlier = await this.messages.pendingRepliesBefore(
+        conversationId,
+        pending.seq,
+        new Date(Date.now() - this.settings.staleAfterMs),
+      );
+      if (earlier.every((id) => this.ownReplies.has(id))) break;
+      waited = true;
       await new Promise((wake) => setTimeout(wake, EARLIER_REPLY_POLL_MS));
     }
+    if (waited) await this.messages.touchPendingReply(pending.id);
+  }
+
+  /** Queues a reply behind the conversation's earlier ones on this instance, known as this instance's until it is done. */
+  private enqueue(conversationId: string, replyId: string, write: () => Promise<MessageDto>): Promise<MessageDto> {
+    this.ownReplies.add(replyId);
+    const reply = this.queue.run(conversationId, write);
+    void reply.finally(() => this.ownReplies.delete(replyId)).catch(() => undefined);
+    return reply;
   }
 
   /** CHAT_RATE_LIMIT_PER_MINUTE per user, across instances with Redis. */

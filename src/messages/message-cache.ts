@@ -12,6 +12,11 @@ import type { MessageDto } from './dto/message.dto.js';
 export const CACHED_CONVERSATION_MAX_MESSAGES = 200;
 /** An entry not read for this long is dropped (so is what a user erased elsewhere, at the latest). */
 const IDLE_MS = 10 * 60_000;
+/**
+ * An entry is read from the store again after this long, however often it is read: the bound on
+ * staleness if a change's version bump was lost (the process stopped between the two writes).
+ */
+const MAX_AGE_MS = 5 * 60_000;
 const SWEEP_INTERVAL_MS = 60_000;
 /** How many conversations a single miss is remembered for (a second read within IDLE_MS fills the cache). */
 const MAX_REMEMBERED_MISSES = 10_000;
@@ -32,6 +37,7 @@ interface CachedHistory {
   messages: CachedMessage[];
   bytes: number;
   usedAt: number;
+  filledAt: number;
 }
 
 export type HistoryOrder = 'asc' | 'desc';
@@ -91,7 +97,12 @@ export class MessageCache implements OnModuleDestroy {
     const entry = this.entries.get(conversationId);
     if (!entry) return undefined;
     const now = Date.now();
-    if (entry.ownerId !== ownerId || entry.version !== versionKey(version) || now - entry.usedAt > IDLE_MS) {
+    if (
+      entry.ownerId !== ownerId ||
+      entry.version !== versionKey(version) ||
+      now - entry.usedAt > IDLE_MS ||
+      now - entry.filledAt > MAX_AGE_MS
+    ) {
       this.drop(conversationId);
       return undefined;
     }
@@ -120,24 +131,26 @@ export class MessageCache implements OnModuleDestroy {
   /**
    * Caches the whole history read after `version` was: only if it holds as many messages as the
    * version says (an insert reserved but not yet written, or a removal under way, would make it
-   * stale under that version).
+   * stale under that version). Answers whether `messages` is that whole history.
    */
-  fill(conversationId: string, ownerId: string, version: HistoryVersion, messages: readonly MessageDto[]): void {
+  fill(conversationId: string, ownerId: string, version: HistoryVersion, messages: readonly MessageDto[]): boolean {
     if (messages.length !== version.messageCount) {
       this.reads.inc({ result: 'miss' });
-      return;
+      return false;
     }
     this.reads.inc({ result: 'fill' });
     const cached = messages.map((dto) => ({ dto, time: Date.parse(dto.timestamp), id: dto.id }));
     const bytes = cached.reduce((sum, message) => sum + 2 * JSON.stringify(message.dto).length + MESSAGE_OVERHEAD_BYTES, 0);
-    if (bytes > this.maxBytes) return;
+    if (bytes > this.maxBytes) return true;
     this.drop(conversationId);
-    this.entries.set(conversationId, { ownerId, version: versionKey(version), messages: cached, bytes, usedAt: Date.now() });
+    const now = Date.now();
+    this.entries.set(conversationId, { ownerId, version: versionKey(version), messages: cached, bytes, usedAt: now, filledAt: now });
     this.bytes += bytes;
     for (const oldest of this.entries.keys()) {
       if (this.bytes <= this.maxBytes) break;
       this.drop(oldest);
     }
+    return true;
   }
 
   /** A miss served from the store without filling. */
@@ -177,7 +190,7 @@ export class MessageCache implements OnModuleDestroy {
   }
 
   private sweep(now: number): void {
-    for (const [id, entry] of this.entries) if (now - entry.usedAt > IDLE_MS) this.drop(id);
+    for (const [id, entry] of this.entries) if (now - entry.usedAt > IDLE_MS || now - entry.filledAt > MAX_AGE_MS) this.drop(id);
     for (const [id, seenAt] of this.admitted) if (now - seenAt > IDLE_MS) this.admitted.delete(id);
   }
 }

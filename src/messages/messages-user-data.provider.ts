@@ -12,6 +12,7 @@ import type {
   UserDataHolding,
   UserDataProvider,
 } from '../common/user-data/user-data.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
 import { MessageCache } from './message-cache.js';
 import { MessageRecord, MessagesRepository } from './messages.repository.js';
 import { MESSAGES_COLLECTION } from './schemas/message.schema.js';
@@ -63,6 +64,7 @@ export class MessagesUserDataProvider implements UserDataProvider, ConversationD
     private readonly registry: UserDataRegistry,
     private readonly messages: MessagesRepository,
     private readonly cache: MessageCache,
+    private readonly conversations: ConversationsService,
   ) {}
 
   onModuleInit(): void {
@@ -106,7 +108,7 @@ export class MessagesUserDataProvider implements UserDataProvider, ConversationD
 
   async purgeConversations(conversationIds: readonly Types.ObjectId[]): Promise<DataCounts> {
     const deleted = await this.messages.deleteInConversations(conversationIds);
-    this.cache.evict(conversationIds.map((id) => id.toHexString()));
+    await this.historiesChanged(conversationIds);
     return { [MESSAGES_COLLECTION]: deleted };
   }
 
@@ -114,8 +116,14 @@ export class MessagesUserDataProvider implements UserDataProvider, ConversationD
   async pseudonymiseConversations(conversationIds: readonly Types.ObjectId[], request: Pseudonymisation): Promise<DataCounts> {
     if (conversationIds.length === 0) return { [MESSAGES_COLLECTION]: 0 };
     const rewritten = await this.rewriteOwner(request, conversationIds);
-    this.cache.evict(conversationIds.map((id) => id.toHexString()));
+    await this.historiesChanged(conversationIds);
     return { [MESSAGES_COLLECTION]: rewritten };
+  }
+
+  /** Cached histories of these conversations go, here at once and on other instances by their version. */
+  private async historiesChanged(conversationIds: readonly Types.ObjectId[]): Promise<void> {
+    this.cache.evict(conversationIds.map((id) => id.toHexString()));
+    await this.conversations.messagesChanged(conversationIds);
   }
 
   /** Content and metadata masked batch by batch; token counts, types and times stay as they were. */

@@ -163,11 +163,28 @@ export class MessagesRepository {
       .exec();
   }
 
-  /** Whether a reply before `beforeSeq` in the conversation is still being written, by any instance. */
-  async hasPendingReplyBefore(conversationId: Types.ObjectId, beforeSeq: number): Promise<boolean> {
-    return (
-      (await this.model.exists({ conversationId, type: 'assistant', status: PENDING, seq: trusted({ $lt: beforeSeq }) }).exec()) !== null
-    );
+  /** Replies before `beforeSeq` in the conversation still being written (by any instance) and touched since `updatedSince`. */
+  async pendingRepliesBefore(conversationId: Types.ObjectId, beforeSeq: number, updatedSince: Date): Promise<string[]> {
+    const pending = await this.model
+      .find(
+        {
+          conversationId,
+          type: 'assistant',
+          status: PENDING,
+          seq: trusted({ $lt: beforeSeq }),
+          updatedAt: trusted({ $gte: updatedSince }),
+        },
+        { _id: 1 },
+      )
+      .limit(100)
+      .lean<Pick<MessageRecord, '_id'>[]>()
+      .exec();
+    return pending.map((reply) => reply._id.toHexString());
+  }
+
+  /** A pending reply starts being written now: the stale-replies job counts its age from here. */
+  async touchPending(messageId: Types.ObjectId): Promise<void> {
+    await this.model.updateOne({ _id: messageId, status: PENDING }, { $set: { updatedAt: new Date() } }).exec();
   }
 
   afterSeq(ownerId: string, conversationId: Types.ObjectId, afterSeq: number, limit: number): Promise<MessageRecord[]> {
@@ -420,7 +437,10 @@ export class MessagesRepository {
       .exec();
     if (stale.length === 0) return { count: 0, conversationIds: [] };
     const result = await this.model
-      .updateMany({ _id: trusted({ $in: stale.map((reply) => reply._id) }), status: PENDING }, { $set: { status: 'failed', error } })
+      .updateMany(
+        { _id: trusted({ $in: stale.map((reply) => reply._id) }), status: PENDING, updatedAt: trusted({ $lt: staleBefore }) },
+        { $set: { status: 'failed', error } },
+      )
       .exec();
     const conversationIds = [...new Map(stale.map((reply) => [reply.conversationId.toHexString(), reply.conversationId])).values()];
     return { count: result.modifiedCount, conversationIds };

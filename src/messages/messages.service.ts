@@ -211,8 +211,12 @@ export class MessagesService {
     return record;
   }
 
-  hasPendingReplyBefore(conversationId: string, beforeSeq: number): Promise<boolean> {
-    return this.messages.hasPendingReplyBefore(new Types.ObjectId(conversationId), beforeSeq);
+  pendingRepliesBefore(conversationId: string, beforeSeq: number, updatedSince: Date): Promise<string[]> {
+    return this.messages.pendingRepliesBefore(new Types.ObjectId(conversationId), beforeSeq, updatedSince);
+  }
+
+  touchPendingReply(messageId: string): Promise<void> {
+    return this.messages.touchPending(new Types.ObjectId(messageId));
   }
 
   async failStaleReplies(staleBefore: Date, error: MessageError): Promise<number> {
@@ -341,7 +345,11 @@ export class MessagesService {
     const objectId = new Types.ObjectId(conversationId);
     if (this.cache.shouldFill(conversationId, version)) {
       const whole = (await this.messages.page(ownerId, objectId, 'asc', CACHED_CONVERSATION_MAX_MESSAGES)).map(toMessageDto);
-      this.cache.fill(conversationId, ownerId, version, whole);
+      // Not the whole conversation the version counts (messages added or removed meanwhile): the store answers the page.
+      if (!this.cache.fill(conversationId, ownerId, version, whole)) {
+        const rows = await this.messages.page(ownerId, objectId, order, limit, position);
+        return toPage(rows, limit, scope, (row) => row.timestamp, toMessageDto);
+      }
       return pageOf(
         whole.map((dto) => ({ dto, time: Date.parse(dto.timestamp), id: dto.id })),
         order,

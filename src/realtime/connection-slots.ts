@@ -99,8 +99,8 @@ export class ConnectionSlots implements OnModuleInit, OnModuleDestroy {
       try {
         await this.redis.eval(REFRESH_SCRIPT, [KEY_PREFIX + userId], [String(SLOT_TTL_MS), ...slots]);
       } catch (error) {
+        // The next users' slots are tried all the same: one failure must not let them all expire.
         this.redis.warn(error, 'Could not refresh connection slots in Redis');
-        return;
       }
     }
   }

@@ -50,11 +50,17 @@ class PlainWebSocketClient implements RealtimeClient {
 
   send(frame: { event: string; id?: FrameId; data: unknown }): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
-    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    // A replay may send much at once; past it, what waits unsent is what the client did not read.
+    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES && !this.replaying()) {
       this.close(PlainCloseCode.SlowConsumer, 'Too much unread data waiting; reconnect with since to catch up');
       return;
     }
     this.socket.send(JSON.stringify(frame));
+  }
+
+  private replaying(): boolean {
+    for (const follow of this.state.following.values()) if (follow.replaying) return true;
+    return false;
   }
 
   disconnect(reason: CloseReason): void {
@@ -184,7 +190,15 @@ export class PlainWebSocketServer implements OnApplicationBootstrap, BeforeAppli
       this.sessions.abandoned(state);
       return;
     }
-    this.server.handleUpgrade(request, socket, head, (ws) => void this.accept(this.track(ws), state));
+    // A handshake `ws` refuses (bad key or version) ends the socket without calling back: the slot goes back then.
+    let upgraded = false;
+    socket.once('close', () => {
+      if (!upgraded) this.sessions.abandoned(state);
+    });
+    this.server.handleUpgrade(request, socket, head, (ws) => {
+      upgraded = true;
+      void this.accept(this.track(ws), state);
+    });
   }
 
   private track(socket: WebSocket, awaitingAuth?: Admission): Connection {

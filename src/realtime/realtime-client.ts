@@ -3,9 +3,9 @@ import type { ServerToClientEvents } from './realtime.events.js';
 
 export interface FollowState {
   /**
-   * Ids of the messages the replay sent, while the live events that waited during it are sent:
-   * seq order is not commit order (two concurrent sends can commit out of order), so duplicates are
-   * told by id. Null afterwards: later events are of messages created since, each sent once.
+   * Ids of the messages the replay sent, kept for a while after it: seq order is not commit order
+   * (two concurrent sends can commit out of order), and a message's live event can come after the
+   * replay read it, so duplicates are told by id. Null afterwards: bounded per connection.
    */
   replayed: Set<string> | null;
   /** While missed messages are replayed, live events wait here. */

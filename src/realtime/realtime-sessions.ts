@@ -12,6 +12,7 @@ import { createValidationPipe } from '../common/validation/validation.pipe.js';
 import { ChatService } from '../chat/chat.service.js';
 import { SendMessageDto } from '../chat/dto/chat.dto.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
+import type { MessageDto } from '../messages/dto/message.dto.js';
 import { MessagesService } from '../messages/messages.service.js';
 import { ConnectionSlots } from './connection-slots.js';
 import type { ClientState, FollowState, RealtimeClient } from './realtime-client.js';
@@ -22,6 +23,8 @@ const OBJECT_ID = /^[0-9a-f]{24}$/;
 const TYPING_THROTTLE_MS = 1000;
 export const TYPING_AUTO_STOP_MS = 5000;
 const MAX_REPLAY = 1000;
+/** How long the ids a replay sent are kept to drop a live event of the same message. */
+const REPLAYED_IDS_KEPT_MS = 30_000;
 
 /** A connection refused before it is admitted: the HTTP status and code say why, the message is for people. */
 export class RealtimeRefusal extends Error {
@@ -99,14 +102,16 @@ export class RealtimeSessions {
     if (conversationId) {
       const notFound = new RealtimeRefusal(404, ErrorCode.CONVERSATION_NOT_FOUND, 'Conversation not found');
       if (!OBJECT_ID.test(conversationId)) throw notFound;
-      await this.conversations.assertVisible(user.id, conversationId).catch(() => {
-        throw notFound;
+      await this.conversations.assertVisible(user.id, conversationId).catch((error: unknown) => {
+        throw isClientError(error) ? notFound : unavailable(error, this.logger);
       });
     }
     const initialAfterSeq =
       conversationId && since !== undefined
-        ? await this.sinceToSeq(user.id, conversationId, since).catch(() => {
-            throw new RealtimeRefusal(400, ErrorCode.VALIDATION_FAILED, 'since must be a seq number or a message id of this conversation');
+        ? await this.sinceToSeq(user.id, conversationId, since).catch((error: unknown) => {
+            throw isClientError(error)
+              ? new RealtimeRefusal(400, ErrorCode.VALIDATION_FAILED, 'since must be a seq number or a message id of this conversation')
+              : unavailable(error, this.logger);
           })
         : null;
     // Last, so a connection refused for another reason takes no slot.
@@ -306,7 +311,15 @@ export class RealtimeSessions {
     state.following.set(conversationId, follow);
     let replayed = 0;
     if (afterSeq !== null) {
-      for (const message of await this.messages.missedSince(state.user.id, conversationId, afterSeq, MAX_REPLAY)) {
+      let missed: MessageDto[];
+      try {
+        missed = await this.messages.missedSince(state.user.id, conversationId, afterSeq, MAX_REPLAY);
+      } catch (error) {
+        // Not followed after all: live events must not pile up behind a replay that never came.
+        if (state.following.get(conversationId) === follow) state.following.delete(conversationId);
+        throw error;
+      }
+      for (const message of missed) {
         client.emit(ServerEvent.MessageCreated, { conversationId, message, replayed: true });
         follow.replayed!.add(message.id);
         replayed += 1;
@@ -314,7 +327,13 @@ export class RealtimeSessions {
     }
     follow.replaying = false;
     for (const [event, payload] of follow.buffered.splice(0)) this.hub.deliverTo(client, conversationId, event, payload);
-    follow.replayed = null;
+    if (replayed === 0) {
+      follow.replayed = null;
+    } else {
+      // A message the replay read may still have its live event on the way (relayed from another
+      // instance, or published just after its insert): told apart by id for a while, then forgotten.
+      setTimeout(() => (follow.replayed = null), REPLAYED_IDS_KEPT_MS).unref();
+    }
     return replayed;
   }
 
@@ -394,4 +413,14 @@ export function ackErrorOf(error: HttpException): AckError {
 export function untrustedPayloadError(payload: unknown): AckError | undefined {
   const found = findJsonProblem(payload);
   return found ? ackErrorOf(jsonProblemException(found)) : undefined;
+}
+
+/** A refusal the client caused (not found, invalid): anything else is the store's trouble. */
+function isClientError(error: unknown): boolean {
+  return error instanceof AckFailure || (error instanceof HttpException && error.getStatus() < 500);
+}
+
+function unavailable(error: unknown, logger: Logger): RealtimeRefusal {
+  logger.warn({ err: error }, 'Could not admit a realtime connection');
+  return new RealtimeRefusal(503, ErrorCode.STORE_UNAVAILABLE, 'The store is not available; retry shortly');
 }

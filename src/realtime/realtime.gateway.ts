@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import { clientAddress } from '../common/http/client-address.js';
@@ -34,6 +35,7 @@ class SocketIoClient implements RealtimeClient {
  */
 @WebSocketGateway({ namespace: NAMESPACE_PATTERN })
 export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger('Realtime');
   /** One listener for every socket's events (`this` is the socket), so an idle socket holds no closures of its own. */
   private readonly onClientEvent: (this: Socket, event: string, ...args: unknown[]) => void;
 
@@ -49,6 +51,12 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     server.use((socket, next) => {
       this.admit(socket).then(
         (state) => {
+          // Closed while it was admitted: Socket.IO drops it without a disconnect, so its slot goes back here.
+          if (socket.conn.readyState !== 'open') {
+            this.sessions.abandoned(state);
+            next(new Error('Closed'));
+            return;
+          }
           socket.data = new SocketIoClient(socket, state);
           socket.onAny(this.onClientEvent);
           next();
@@ -68,8 +76,14 @@ export class RealtimeGateway implements OnGatewayInit, OnGatewayConnection, OnGa
     });
   }
 
+  /** Nest does not wait for this: a failure (the store away during the replay) is logged and the socket closed, never thrown. */
   async handleConnection(socket: Socket): Promise<void> {
-    await this.sessions.opened(clientOf(socket));
+    try {
+      await this.sessions.opened(clientOf(socket));
+    } catch (error) {
+      this.logger.error({ err: error }, 'Opening a Socket.IO connection failed');
+      socket.disconnect(true);
+    }
   }
 
   handleDisconnect(socket: Socket): void {

@@ -172,3 +172,59 @@ describe('One chat turn for REST and socket sends', () => {
     expect(system.content).toContain('Overflow pallets go to bay 14.');
   });
 });
+
+/** One instance, its own queue and the store's order check together (the send budget of the suite above is too small for this). */
+describe('Regeneration behind queued replies', () => {
+  const llm = new FakeOpenAiServer();
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ LLM_BASE_URL: await llm.start(), LLM_MAX_RETRIES: '0' });
+    await app
+      .http()
+      .post(`${API}/agents`)
+      .set(app.auth('root', ['admin']))
+      .send({
+        key: AGENT,
+        name: 'One turn',
+        allowedRoles: ['warehouse_operator'],
+        systemPrompt: 'Answer briefly.',
+        provider: 'openai-compatible',
+      })
+      .expect(201);
+  });
+  afterAll(async () => {
+    await app.close();
+    await llm.stop();
+  });
+
+  it('regenerates an older reply queued behind later ones without waiting for them to time out', async () => {
+    const id = (await app.http().post(CONVERSATIONS).set(app.auth('regenerator')).send({ agentKey: AGENT }).expect(201)).body.id;
+    llm.reply({ chunks: ['First'] });
+    const first = await app.http().post(messagesOf(id)).set(app.auth('regenerator')).send({ content: 'Q1', reply: true }).expect(201);
+    llm.reply({ chunks: ['Second'], delayMs: 300 }, { chunks: ['Third'] }, { chunks: ['First again'] });
+    await app.http().post(messagesOf(id)).set(app.auth('regenerator')).send({ content: 'Q2', stream: true }).expect(202);
+    await app.http().post(messagesOf(id)).set(app.auth('regenerator')).send({ content: 'Q3', stream: true }).expect(202);
+    await app
+      .http()
+      .post(`${messagesOf(id)}/${first.body.assistantMessage.id}/regenerate`)
+      .set(app.auth('regenerator'))
+      .send({ stream: true })
+      .expect(202);
+    const started = Date.now();
+    let history: { seq: number; status: string; content: string }[] = [];
+    while (Date.now() - started < 10_000) {
+      history = (await app.http().get(messagesOf(id)).set(app.auth('regenerator')).expect(200)).body.items;
+      if (history.every((message) => message.status !== 'pending')) break;
+      await new Promise((wake) => setTimeout(wake, 50));
+    }
+    expect(history.map((message) => `${message.seq}:${message.status}:${message.content}`)).toEqual([
+      '1:completed:Q1',
+      '2:completed:First again',
+      '3:completed:Q2',
+      '4:completed:Second',
+      '5:completed:Q3',
+      '6:completed:Third',
+    ]);
+  });
+});
