@@ -145,13 +145,12 @@ public final class EmbeddedStore {
 
   /**
    * H2's page cache holds decoded pages of the data file; its default (16 MB) is far below a chat
-   * history's working set, and every miss decodes a page again. A twentieth of the heap, at most
-   * 64 MB, weighed with at least 1 KB per document (IndexedBackends.CachedDocumentType): at most
-   * 64,000 documents, a few hundred MB in real memory.
+   * history's working set, and every miss decodes a page again. A quarter of the heap, at most
+   * 256 MB, counted in decoded documents (IndexedBackends.DecodedDocumentType).
    */
   private static int pageCacheMb() {
-    long twentiethOfHeapMb = Runtime.getRuntime().maxMemory() / 20 >> 20;
-    return (int) Math.max(16, Math.min(64, twentiethOfHeapMb));
+    long quarterOfHeapMb = Runtime.getRuntime().maxMemory() / 4 >> 20;
+    return (int) Math.max(16, Math.min(256, quarterOfHeapMb));
   }
 
   private static String unwritableHint(Path directory) {

@@ -73,7 +73,7 @@ final class IndexedBackends {
       protected MongoCollection<Object> openOrCreateCollection(String collectionName, CollectionOptions options) {
         String fullName = getFullCollectionNamespace(collectionName);
         MVMap<Object, Document> dataMap = store.openMap(DATA_MAP_PREFIX + fullName,
-            new MVMap.Builder<Object, Document>().valueType(new CachedDocumentType()));
+            new MVMap.Builder<Object, Document>().valueType(new DecodedDocumentType()));
         MVMap<String, Object> metaMap = store.openMap(META_MAP_PREFIX + fullName);
         return new PlannedH2Collection(this, collectionName, options, dataMap, metaMap, cursorRegistry);
       }
@@ -87,21 +87,18 @@ final class IndexedBackends {
 
   /**
    * The documents' value type: stored exactly as H2's default type stores them (Java
-   * serialization), with a floor under H2's estimate of each document's size. H2 weighs its page
-   * cache by that estimate, which for a decoded document is a small fraction of its real size: a
-   * million messages overfilled a 6 GB heap through a 64 MB cache by H2's count. The estimate also
-   * decides when H2 splits a page (over 16 KB), so the floor is kept low enough that a data page
-   * still holds a dozen or more messages (a floor of 4 KB left one or two per page, and history
-   * reads several times slower): the cache then holds at most its size / 1 KB documents, about
-   * four times that in real memory.
+   * serialization), but sized for the page cache as decoded documents are. H2 counts a stored
+   * document at its serialized size, a fraction of its decoded size (a heap histogram at a million
+   * messages: a cache of 64 MB by H2's count held 80,000 pages and every decoded message, over 3 GB).
    */
-  static final class CachedDocumentType extends ObjectDataType {
-    private static final int DOCUMENT_FLOOR_BYTES = 1024;
+  static final class DecodedDocumentType extends ObjectDataType {
+    /** A decoded chat message with its nested documents (a map per document, a string per value) is a few kilobytes. */
+    private static final int DECODED_DOCUMENT_BYTES = 4096;
 
     @Override
     public int getMemory(Object value) {
-      int estimate = super.getMemory(value);
-      return value instanceof Document ? Math.max(DOCUMENT_FLOOR_BYTES, estimate) : estimate;
+      int stored = super.getMemory(value);
+      return value instanceof Document ? Math.max(DECODED_DOCUMENT_BYTES, 4 * stored) : stored;
     }
   }
 
