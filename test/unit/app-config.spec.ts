@@ -11,6 +11,7 @@ describe('loadAppConfig', () => {
       enableAnalytics: true,
       enableFileUploads: true,
       maxFileSizeMb: 10,
+      cacheMaxMb: 64,
     });
     expect(config.websockets).toEqual({ enabled: true, heartbeatIntervalSeconds: 30, maxConnectionsPerUser: 20, eventsPerMinute: 600 });
     expect(config.redisUrl).toBeUndefined();
