@@ -23,7 +23,7 @@ const MAX_REMEMBERED_MISSES = 10_000;
 /** Per message, beside its JSON: object headers, the Date, the id, the map entry. */
 const MESSAGE_OVERHEAD_BYTES = 200;
 
-interface CachedMessage {
+export interface CachedMessage {
   dto: MessageDto;
   /** The history's sort key: timestamp (ms), then id. */
   time: number;
@@ -131,17 +131,18 @@ export class MessageCache implements OnModuleDestroy {
   /**
    * Caches the whole history read after `version` was: only if it holds as many messages as the
    * version says (an insert reserved but not yet written, or a removal under way, would make it
-   * stale under that version). Answers whether `messages` is that whole history.
+   * stale under that version). Answers the history as cached (to page through), or null when
+   * `messages` is not that whole history.
    */
-  fill(conversationId: string, ownerId: string, version: HistoryVersion, messages: readonly MessageDto[]): boolean {
+  fill(conversationId: string, ownerId: string, version: HistoryVersion, messages: readonly MessageDto[]): readonly CachedMessage[] | null {
     if (messages.length !== version.messageCount) {
       this.reads.inc({ result: 'miss' });
-      return false;
+      return null;
     }
     this.reads.inc({ result: 'fill' });
     const cached = messages.map((dto) => ({ dto, time: Date.parse(dto.timestamp), id: dto.id }));
     const bytes = cached.reduce((sum, message) => sum + 2 * JSON.stringify(message.dto).length + MESSAGE_OVERHEAD_BYTES, 0);
-    if (bytes > this.maxBytes) return true;
+    if (bytes > this.maxBytes) return cached;
     this.drop(conversationId);
     const now = Date.now();
     this.entries.set(conversationId, { ownerId, version: versionKey(version), messages: cached, bytes, usedAt: now, filledAt: now });
@@ -150,7 +151,7 @@ export class MessageCache implements OnModuleDestroy {
       if (this.bytes <= this.maxBytes) break;
       this.drop(oldest);
     }
-    return true;
+    return cached;
   }
 
   /** A miss served from the store without filling. */

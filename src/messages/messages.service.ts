@@ -345,20 +345,12 @@ export class MessagesService {
     const objectId = new Types.ObjectId(conversationId);
     if (this.cache.shouldFill(conversationId, version)) {
       const whole = (await this.messages.page(ownerId, objectId, 'asc', CACHED_CONVERSATION_MAX_MESSAGES)).map(toMessageDto);
+      const cached = this.cache.fill(conversationId, ownerId, version, whole);
+      if (cached) return pageOf(cached, order, limit, position, scope);
       // Not the whole conversation the version counts (messages added or removed meanwhile): the store answers the page.
-      if (!this.cache.fill(conversationId, ownerId, version, whole)) {
-        const rows = await this.messages.page(ownerId, objectId, order, limit, position);
-        return toPage(rows, limit, scope, (row) => row.timestamp, toMessageDto);
-      }
-      return pageOf(
-        whole.map((dto) => ({ dto, time: Date.parse(dto.timestamp), id: dto.id })),
-        order,
-        limit,
-        position,
-        scope,
-      );
+    } else {
+      this.cache.missed();
     }
-    this.cache.missed();
     const rows = await this.messages.page(ownerId, objectId, order, limit, position);
     return toPage(rows, limit, scope, (row) => row.timestamp, toMessageDto);
   }

@@ -65,8 +65,7 @@ class PlainWebSocketClient implements RealtimeClient {
 
   disconnect(reason: CloseReason): void {
     if (reason === 'session-expired') this.close(PlainCloseCode.refused(401), 'Bearer token has expired');
-    else if (reason === 'user-data-erased') this.close(PlainCloseCode.UserDataErased, 'The user’s data is being erased');
-    else this.close(1001, 'Server shutting down');
+    else this.close(PlainCloseCode.UserDataErased, 'The user’s data is being erased');
   }
 }
 

@@ -30,7 +30,7 @@ export interface ClientState {
 }
 
 /** Why the server closes a connection, for protocols that can say so (the plain WebSocket's close code). */
-export type CloseReason = 'session-expired' | 'user-data-erased' | 'server-shutdown';
+export type CloseReason = 'session-expired' | 'user-data-erased';
 
 /**
  * One realtime connection as the hub and the sessions see it: a Socket.IO socket or a plain

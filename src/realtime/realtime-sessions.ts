@@ -21,7 +21,7 @@ import { RealtimeHub } from './realtime.hub.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
 const TYPING_THROTTLE_MS = 1000;
-export const TYPING_AUTO_STOP_MS = 5000;
+const TYPING_AUTO_STOP_MS = 5000;
 const MAX_REPLAY = 1000;
 /** How long the ids a replay sent are kept to drop a live event of the same message. */
 const REPLAYED_IDS_KEPT_MS = 30_000;
@@ -163,11 +163,6 @@ export class RealtimeSessions {
     this.hub.presence(state.user.id, client.id, 'offline');
   }
 
-  /** The client events of the protocol, as both transports name them. */
-  get clientEvents(): string[] {
-    return Object.keys(this.handlers);
-  }
-
   /**
    * Runs a client event by name: an unknown event, or a payload nested too deep or holding a
    * prototype key, NUL or a lone surrogate, is answered with the 400 a REST body gets (and
@@ -177,7 +172,9 @@ export class RealtimeSessions {
     const handler = Object.hasOwn(this.handlers, event) ? this.handlers[event] : undefined;
     if (!handler)
       return this.guarded(client, () =>
-        Promise.reject(ackError(400, ErrorCode.VALIDATION_FAILED, `Unknown event; client events are ${this.clientEvents.join(', ')}`)),
+        Promise.reject(
+          ackError(400, ErrorCode.VALIDATION_FAILED, `Unknown event; client events are ${Object.keys(this.handlers).join(', ')}`),
+        ),
       );
     const untrusted = untrustedPayloadError(payload);
     if (untrusted)
@@ -396,7 +393,7 @@ function toAckError(thrown: unknown, logger: Logger): AckError {
 }
 
 /** The REST error body of an HttpException, as an ack's error. */
-export function ackErrorOf(error: HttpException): AckError {
+function ackErrorOf(error: HttpException): AckError {
   const body = error.getResponse() as Partial<AckError>;
   return {
     statusCode: error.getStatus(),
@@ -410,7 +407,7 @@ export function ackErrorOf(error: HttpException): AckError {
  * The problem of an event's payload that is nested too deep, holds a prototype key, NUL or a lone
  * surrogate, as the 400 a REST body with it gets (same check, same body); undefined when clean.
  */
-export function untrustedPayloadError(payload: unknown): AckError | undefined {
+function untrustedPayloadError(payload: unknown): AckError | undefined {
   const found = findJsonProblem(payload);
   return found ? ackErrorOf(jsonProblemException(found)) : undefined;
 }

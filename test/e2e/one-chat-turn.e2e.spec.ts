@@ -16,6 +16,22 @@ const CONVERSATIONS = `${API}/conversations`;
 const messagesOf = (id: string) => `${CONVERSATIONS}/${id}/messages`;
 const AGENT = 'one-turn-llm';
 
+/** The suite's agent on the fake OpenAI-compatible server, created by an admin. */
+async function createAgent(app: TestApp): Promise<void> {
+  await app
+    .http()
+    .post(`${API}/agents`)
+    .set(app.auth('root', ['admin']))
+    .send({
+      key: AGENT,
+      name: 'One turn',
+      allowedRoles: ['warehouse_operator'],
+      systemPrompt: 'Answer briefly.',
+      provider: 'openai-compatible',
+    })
+    .expect(201);
+}
+
 interface SendAck {
   ok: boolean;
   userMessage?: { id: string; seq: number };
@@ -34,18 +50,7 @@ describe('One chat turn for REST and socket sends', () => {
     const baseUrl = await llm.start();
     t = await startTestApp({ LLM_BASE_URL: baseUrl, LLM_MAX_RETRIES: '0', CHAT_RATE_LIMIT_PER_MINUTE: '3' });
     port = await t.port();
-    await t
-      .http()
-      .post(`${API}/agents`)
-      .set(t.auth('root', ['admin']))
-      .send({
-        key: AGENT,
-        name: 'One turn',
-        allowedRoles: ['warehouse_operator'],
-        systemPrompt: 'Answer briefly.',
-        provider: 'openai-compatible',
-      })
-      .expect(201);
+    await createAgent(t);
   });
   afterEach(() => {
     sockets.splice(0).forEach((socket) => socket.close());
@@ -180,18 +185,7 @@ describe('Regeneration behind queued replies', () => {
 
   beforeAll(async () => {
     app = await startTestApp({ LLM_BASE_URL: await llm.start(), LLM_MAX_RETRIES: '0' });
-    await app
-      .http()
-      .post(`${API}/agents`)
-      .set(app.auth('root', ['admin']))
-      .send({
-        key: AGENT,
-        name: 'One turn',
-        allowedRoles: ['warehouse_operator'],
-        systemPrompt: 'Answer briefly.',
-        provider: 'openai-compatible',
-      })
-      .expect(201);
+    await createAgent(app);
   });
   afterAll(async () => {
     await app.close();
